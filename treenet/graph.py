@@ -1,0 +1,283 @@
+"""The compiled form of a network and the engine that runs it.
+
+A `Graph` is a plain structure other passes can walk: `nodes` in topological order (children
+before parents, the output last) and, for each node, `children` as a tuple of indices into that
+order (None for a leaf). Forward and backward are loops over that order, with no per-op code and
+no recursion, so depth is limited by memory only."""
+
+from collections.abc import Iterable, Mapping, Sequence
+import difflib
+import math
+
+from .errors import DomainError, EvaluationError, TreenetError
+from .nodes import Constant, Input, Leaf, Macro, NeuralNetNode, Parameter
+
+_EXPANSION_LIMIT = 10_000
+
+
+def _expand(node):
+    """The elementary node a (possibly nested) macro stands for."""
+    for _ in range(_EXPANSION_LIMIT):
+        if not isinstance(node, Macro):
+            return node
+        node = node.expanded()
+    raise TreenetError(f"macro {type(node).__name__} keeps expanding into macros")
+
+
+def _as_node(child, parent, k):
+    if isinstance(child, NeuralNetNode):
+        return child
+    if isinstance(child, (int, float)) and not isinstance(child, bool):
+        return Constant(child)
+    raise TreenetError(f"child {k} of {type(parent).__name__} is not a node or a number: "
+                       f"{child!r}")
+
+
+def toposort(root):
+    """(nodes, index) for the graph under `root`: children first, each node once, macros replaced
+    by their expansions in their parents' `children`. Iterative: no recursion limit."""
+    root = _expand(_as_node(root, root, 0))
+    order, index, visiting = [], {}, set()
+    stack = [(root, 0)]
+    visiting.add(id(root))
+    while stack:
+        node, k = stack.pop()
+        kids = node.children
+        if k < len(kids):
+            stack.append((node, k + 1))
+            child = kids[k]
+            if not isinstance(child, NeuralNetNode) or isinstance(child, Macro):
+                child = _expand(_as_node(child, node, k))
+                kids[k] = child
+            key = id(child)
+            if key in index:
+                continue
+            if key in visiting:
+                raise TreenetError(f"the network has a cycle through {type(child).__name__}")
+            visiting.add(key)
+            stack.append((child, 0))
+        else:
+            visiting.discard(id(node))
+            index[id(node)] = len(order)
+            order.append(node)
+    return order, index
+
+
+def _name_leaves(leaves, prefix, taken):
+    counter = 0
+    for leaf in leaves:
+        if leaf.name is None:
+            while f"{prefix}{counter}" in taken:
+                counter += 1
+            leaf.name = f"{prefix}{counter}"
+            taken.add(leaf.name)
+
+
+class Graph:
+    """A compiled network (see the module docstring)."""
+
+    def __init__(self, root):
+        self.root = root
+        self.nodes, self.index = toposort(root)
+        self.output = self.nodes[-1]
+        self.children = []
+        for node in self.nodes:
+            if isinstance(node, Leaf):
+                if node.children:
+                    raise TreenetError(f"{type(node).__name__} is a leaf: it cannot have children")
+                self.children.append(None)
+            else:
+                type(node)._check_arity(len(node.children))
+                if node.vector_valued and node is not self.output:
+                    raise TreenetError(f"{type(node).__name__} gives a vector: it can only be the "
+                                       "output of a network, not feed another node")
+                self.children.append(tuple(self.index[id(c)] for c in node.children))
+        self.inputs = sorted((n for n in self.nodes if isinstance(n, Input)),
+                             key=lambda n: n._serial)
+        self.parameters = sorted((n for n in self.nodes if isinstance(n, Parameter)),
+                                 key=lambda n: n._serial)
+        taken = {n.name for n in self.inputs + self.parameters if n.name is not None}
+        _name_leaves(self.inputs, "x", taken)
+        _name_leaves(self.parameters, "p", taken)
+        seen = {}
+        for leaf in self.inputs + self.parameters:
+            other = seen.setdefault(leaf.name, leaf)
+            if other is not leaf:
+                raise TreenetError(f"two different leaves are named {leaf.name!r} "
+                                   f"({type(other).__name__} and {type(leaf).__name__})")
+        self.leaf_indices = [i for i, c in enumerate(self.children) if c is None]
+        self.op_indices = [i for i, c in enumerate(self.children) if c is not None]
+        # which nodes depend on an input or parameter: only those need a derivative
+        self.needs_grad = []
+        for node, kids in zip(self.nodes, self.children):
+            if kids is None:
+                self.needs_grad.append(isinstance(node, (Input, Parameter)))
+            else:
+                self.needs_grad.append(any(self.needs_grad[j] for j in kids))
+        self.vector_output = bool(self.output.vector_valued)
+        hook_free = NeuralNetNode.on_backward
+        self._hooked = [i for i, n in enumerate(self.nodes)
+                        if type(n).on_backward is not hook_free]
+        self._leaf_nodes = [self.nodes[i] for i in self.leaf_indices]
+        self._values = None
+        self._snapshot = None
+
+    def __len__(self):
+        return len(self.nodes)
+
+    @property
+    def values(self):
+        """Every node's value from the last forward pass, in `nodes` order."""
+        self.forward()
+        return self._values
+
+    # --- inputs ---------------------------------------------------------------------------------
+    def set_inputs(self, values):
+        """Set the inputs from a sequence in `inputs` order, a mapping by name, or one number."""
+        inputs = self.inputs
+        if isinstance(values, Mapping):
+            unknown = [k for k in values if k not in {i.name for i in inputs}]
+            if unknown:
+                names = [i.name for i in inputs]
+                hint = difflib.get_close_matches(str(unknown[0]), names, n=1)
+                raise EvaluationError(
+                    f"unknown input {unknown[0]!r}" + (f"; did you mean {hint[0]!r}?" if hint
+                                                       else f"; the inputs are {names}"))
+            for node in inputs:
+                if node.name not in values:
+                    raise EvaluationError(f"missing value for input {node.name!r}")
+                node.value = _number(values[node.name], node.name)
+            return
+        if isinstance(values, (int, float)) and not isinstance(values, bool):
+            values = [values]
+        elif isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise EvaluationError(f"input values must be a sequence or a mapping by name, "
+                                  f"got {type(values).__name__}")
+        values = list(values)
+        if len(values) != len(inputs):
+            names = ", ".join(i.name for i in inputs) or "none"
+            raise EvaluationError(f"expected {len(inputs)} input value(s) ({names}), "
+                                  f"got {len(values)}")
+        for node, v in zip(inputs, values):
+            node.value = _number(v, node.name)
+
+    # --- forward ----------------------------------------------------------------------------------
+    def forward(self):
+        """The output's value; recomputed only when an input, parameter or constant changed."""
+        snapshot = [leaf.value for leaf in self._leaf_nodes]
+        if self._values is not None and snapshot == self._snapshot:
+            return self._values[-1]
+        self._values = None
+        nodes, children = self.nodes, self.children
+        vals = [None] * len(nodes)
+        for i, v in zip(self.leaf_indices, snapshot):
+            vals[i] = v
+        last = len(nodes) - 1
+        for i in self.op_indices:
+            node = nodes[i]
+            xs = [vals[j] for j in children[i]]
+            try:
+                v = node.compute(xs)
+            except (DomainError, OverflowError, ValueError, ZeroDivisionError) as exc:
+                raise self._error(i, _reason(exc, xs)) from None
+            if i == last and self.vector_output:
+                if any(x - x != 0 for x in v):
+                    raise self._error(i, _non_finite(xs))
+            elif v - v != 0:  # inf - inf and nan - nan are nan: catches both
+                raise self._error(i, _non_finite(xs))
+            vals[i] = v
+            node.value = v
+        self._values = vals
+        self._snapshot = snapshot
+        return vals[-1]
+
+    # --- backward ---------------------------------------------------------------------------------
+    def backward(self, d=1.0):
+        """Accumulate d * d(output)/d(leaf) into each input's and parameter's `.grad`."""
+        self.forward()
+        vals, nodes, children, needs = self._values, self.nodes, self.children, self.needs_grad
+        last = len(nodes) - 1
+        adj = [0.0] * len(nodes)
+        adj[last] = self._seed(d)
+        for i in reversed(self.op_indices):
+            g = adj[i]
+            if not needs[i]:
+                continue
+            if i != last or not self.vector_output:
+                if g == 0.0:
+                    continue  # nothing flows down this branch (a dead relu, say)
+                if g - g != 0:
+                    raise self._error(i, "infinite or NaN derivative")
+            kids = children[i]
+            try:
+                grads = nodes[i].vjp([vals[j] for j in kids], vals[i], g)
+            except (ArithmeticError, ValueError):
+                raise self._error(i, "infinite or NaN derivative") from None
+            for j, gj in zip(kids, grads):
+                if needs[j]:
+                    if gj - gj != 0:
+                        raise self._error(i, "infinite or NaN derivative")
+                    adj[j] += gj
+        for i in self.leaf_indices:
+            if needs[i]:
+                g = adj[i]
+                if g - g != 0:
+                    raise self._error(i, "infinite or NaN derivative")
+                nodes[i].grad += g
+        for i in self.op_indices:
+            nodes[i].grad = adj[i] if i != last or not self.vector_output else list(adj[i])
+        for i in self._hooked:
+            nodes[i].on_backward(adj[i])
+
+    def _seed(self, d):
+        if not self.vector_output:
+            if isinstance(d, Iterable) and not isinstance(d, str):
+                raise TreenetError("backward of a scalar output takes one number")
+            return float(d)
+        width = len(self.output.children)
+        if isinstance(d, (int, float)):
+            raise TreenetError(f"backward of a vector output takes a list of {width} "
+                               "upstream derivatives")
+        d = [float(x) for x in d]
+        if len(d) != width:
+            raise TreenetError(f"backward of a vector output of {width} takes {width} upstream "
+                               f"derivatives, got {len(d)}")
+        return d
+
+    def zero_grad(self):
+        for node in self.nodes:
+            node.grad = 0.0
+
+    # --- errors ---------------------------------------------------------------------------------
+    def _error(self, i, reason):
+        from .printer import describe
+        return EvaluationError(reason, describe(self.nodes[i]))
+
+
+def _number(v, name):
+    if isinstance(v, bool):
+        raise EvaluationError(f"input {name!r}: expected a number, got {v!r}")
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise EvaluationError(f"input {name!r}: expected a number, got {v!r}") from None
+    if not math.isfinite(x):
+        raise EvaluationError(f"input {name!r} is {x!r}: inputs must be finite numbers")
+    return x
+
+
+def _reason(exc, xs):
+    if isinstance(exc, DomainError):
+        return str(exc)
+    if isinstance(exc, OverflowError):
+        return "overflow"
+    if isinstance(exc, ZeroDivisionError):
+        return "division by zero"
+    return f"math domain error for arguments {xs!r}"
+
+
+def _non_finite(xs):
+    flat = [x for x in xs if isinstance(x, float)]
+    if all(math.isfinite(x) for x in flat):
+        return "overflow (the result is not a finite number)"
+    return f"non-finite argument {xs!r}"

@@ -1,0 +1,254 @@
+"""The node classes a network is built from: leaves (Input, Parameter, Constant), the Operation
+base that every op in `ops` extends, and Macro, a node that stands for a subtree of other nodes."""
+
+import contextlib
+import contextvars
+import itertools
+import random
+
+from .errors import TreenetError
+
+# Leaves are ordered by creation (the parser creates them in order of appearance in the text), so
+# a network's inputs and parameters come out in the order a reader meets them.
+_serial = itertools.count()
+
+# The random source for new parameters: `parse(text, seed=...)` installs its own for the duration
+# of the parse, so macros written in Python (which just call Parameter()) are reproducible too.
+_rng = contextvars.ContextVar("treenet_rng", default=random)
+
+
+@contextlib.contextmanager
+def using_rng(rng):
+    """Draw the initial values of parameters created inside this block from `rng`."""
+    token = _rng.set(rng)
+    try:
+        yield rng
+    finally:
+        _rng.reset(token)
+
+
+class NeuralNetNode:
+    """A node of a network: it reads the ordered list `children` and has a value."""
+
+    #: set on every node by a forward pass (leaves hold theirs)
+    value = None
+
+    def __init__(self, children=None, name=None):
+        self.children = list(children) if children is not None else []
+        self.name = name
+        self.grad = 0.0
+        self._graph = None
+
+    # --- the compiled view --------------------------------------------------------------------
+    def compile(self):
+        """Expand macros, name the inputs and parameters, fix a topological order; returns self."""
+        from .graph import Graph
+        self._graph = Graph(self)
+        return self
+
+    @property
+    def graph(self):
+        """The compiled graph (compiling on first use)."""
+        if self._graph is None:
+            self.compile()
+        return self._graph
+
+    @property
+    def inputs(self):
+        """The Input nodes, in creation order (for parsed programs: order of first appearance)."""
+        return self.graph.inputs
+
+    @property
+    def parameters(self):
+        """The Parameter nodes, in creation order."""
+        return self.graph.parameters
+
+    def predict(self, values=()):
+        """The output for these input values (a sequence in `.inputs` order, or a name -> value map)."""
+        graph = self.graph
+        graph.set_inputs(values)
+        return graph.forward()
+
+    def forward(self):
+        """The output for the inputs' current values (cached until an input or parameter changes)."""
+        return self.graph.forward()
+
+    def __call__(self, values=()):
+        return self.predict(values)
+
+    def backward(self, d=1.0):
+        """Accumulate d(output)/d(leaf) * d into `.grad` of every Input and Parameter reached."""
+        self.graph.backward(d)
+
+    def zero_grad(self):
+        """Set `.grad` of every input and parameter back to 0."""
+        self.graph.zero_grad()
+
+    def funcify(self, params="value"):
+        """The network as a formula; parameters shown by value ("value"), by name ("name"), or as
+        `p(value)` bindings ("p", the form `save` writes)."""
+        from .printer import funcify
+        return funcify(self, params=params)
+
+    def save(self, path):
+        """Write the network as a treenet program that loads back bit-identically."""
+        from .io import save
+        save(self, path)
+
+    # --- hooks --------------------------------------------------------------------------------
+    def on_backward(self, derivative):
+        """Called by `backward` with d(output)/d(this node); override to react (the tutorials'
+        hook). The default does nothing."""
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.children!r})"
+
+
+class Leaf(NeuralNetNode):
+    """A node without children: its value is set from outside, not computed."""
+
+    def __init__(self, value=0.0, name=None):
+        super().__init__(None, name)
+        self.value = value
+        self._serial = next(_serial)
+
+    def __repr__(self):
+        if self.name is not None:
+            return f"{type(self).__name__}({self.value!r}, name={self.name!r})"
+        return f"{type(self).__name__}({self.value!r})"
+
+
+class Input(Leaf):
+    """A named input of the network; `predict` sets its value."""
+
+    def __init__(self, value=0.0, name=None):
+        super().__init__(value, name)
+
+
+class Parameter(Leaf):
+    """A trainable value; uniform in [-1, 1] unless given."""
+
+    def __init__(self, value=None, name=None, learning_rate=0.01):
+        if value is None:
+            value = _rng.get().uniform(-1.0, 1.0)
+        super().__init__(float(value), name)
+        self.learning_rate = learning_rate
+
+
+class Constant(Leaf):
+    """A fixed number."""
+
+    def __init__(self, value, name=None):
+        super().__init__(float(value), name)
+
+
+class Operation(NeuralNetNode):
+    """A node computed from its children. Each subclass declares one op in one place: its value
+    (`compute`), its local derivatives (`partials`, or `vjp`), its symbolic derivatives (`dnodes`),
+    its printed form (`symbol`/`call` and `precedence`) and its sympy twin (`to_sympy`).
+
+    Subclasses that set `call` or `symbol` are registered in `treenet.ops.REGISTRY`."""
+
+    #: the name used in the language, for ops written as calls (`relu(x)`)
+    call = None
+    #: the infix or prefix symbol, for ops written as operators
+    symbol = None
+    #: how many children: an int, or (min, None) for "at least min"
+    arity = 1
+    #: binding strength when printed (see treenet.printer)
+    precedence = 100
+    #: one-line summary with the math, shown by `treenet.ops.describe`
+    formula = ""
+    #: True for ops whose value is a list (Output, Softmax): allowed only at the root
+    vector_valued = False
+    #: True when the derivative is zero wherever it exists (step, sign): `derivative` prunes them
+    piecewise_constant = False
+
+    _registry = {}
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if "call" in cls.__dict__ or "symbol" in cls.__dict__:
+            Operation._registry[cls.__name__] = cls
+
+    def __init__(self, children=None, name=None):
+        super().__init__(children, name)
+        self._check_arity(len(self.children))
+
+    @classmethod
+    def _check_arity(cls, n):
+        lo, hi = cls.arity_range()
+        if n < lo or (hi is not None and n > hi):
+            raise TreenetError(f"{cls.__name__} takes {cls.describe_arity()}, got {n}")
+
+    @classmethod
+    def arity_range(cls):
+        if isinstance(cls.arity, tuple):
+            return cls.arity
+        return (cls.arity, cls.arity)
+
+    @classmethod
+    def describe_arity(cls):
+        lo, hi = cls.arity_range()
+        word = lambda n: "1 argument" if n == 1 else f"{n} arguments"  # noqa: E731
+        if hi is None:
+            return f"{lo} or more arguments"
+        if lo == hi:
+            return word(lo)
+        return f"{lo} to {hi} arguments"
+
+    # --- the op's rules (subclasses fill these in) --------------------------------------------
+    def compute(self, xs):
+        """The value from the children's values."""
+        raise NotImplementedError
+
+    def partials(self, xs, out):
+        """d(value)/d(child i) for each child, given the children's values and this value."""
+        raise NotImplementedError
+
+    def vjp(self, xs, out, g):
+        """Each child's share of the upstream derivative g (the chain rule at this node)."""
+        return [g * d for d in self.partials(xs, out)]
+
+    def dnodes(self, args, out):
+        """The local derivatives as nodes over `args` (the children) and `out` (this node)."""
+        raise NotImplementedError
+
+    def to_sympy(self, args):
+        """The sympy expression of this op applied to sympy expressions `args`."""
+        raise NotImplementedError
+
+    def copy_with(self, children):
+        """The same op over other children."""
+        return type(self)(children)
+
+
+class Macro(Operation):
+    """A node that stands for a subtree of elementary nodes; `compile` replaces it by its
+    expansion. Subclasses implement `expand()`, which may create fresh parameters."""
+
+    arity = (0, None)
+
+    def expand(self):
+        """The subtree this macro stands for, built over `self.children`."""
+        raise NotImplementedError
+
+    def expanded(self):
+        """The expansion, built once: a macro shared by several parents expands to one subtree."""
+        if getattr(self, "_expansion", None) is None:
+            self._expansion = self.expand()
+        return self._expansion
+
+
+class Linear(Macro):
+    """linear(a, b, ...) = w0*a + w1*b + ... + bias, with fresh parameters (weights first, in
+    argument order, then the bias). Vector arguments give one weight per element."""
+
+    call = "linear"
+    arity = (1, None)
+    formula = "linear(a, b, ...) = p*a + p*b + ... + p"
+
+    def expand(self):
+        from .ops import Add, Multiply
+        terms = [Multiply([Parameter(), child]) for child in self.children]
+        return Add(terms + [Parameter()])

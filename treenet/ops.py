@@ -1,0 +1,460 @@
+"""The elementary ops. Each class is the whole truth about one op: its value, its local derivative
+(numeric, and symbolic as nodes), how it prints, and its sympy twin. Declaring a class registers it:
+the parser, the printer, the sympy bridge and the tests all read `REGISTRY`.
+
+Kink conventions (shared by backward, `derivative` and sympy): relu'(0) = 0, abs'(0) = 0, and
+max/min send the whole gradient to the first argument that attains the extreme."""
+
+import math
+
+import sympy
+
+from .errors import DomainError
+from .nodes import Constant, Linear, Macro, Operation
+
+# Printing precedences (see treenet.printer): higher binds tighter.
+SUM, PRODUCT, UNARY, POWER, ATOM = 10, 20, 30, 40, 100
+
+
+def _sympy_step(x):
+    return sympy.Piecewise((1, x > 0), (0, True))
+
+
+# --- infix and prefix operators -------------------------------------------------------------------
+
+class Add(Operation):
+    """a + b + ...  (d/d each = 1)"""
+    symbol, notation, precedence, arity = "+", "infix", SUM, (1, None)
+    formula = "a + b + ...; d/da = 1"
+
+    def compute(self, xs):
+        return sum(xs)
+
+    def partials(self, xs, out):
+        return [1.0] * len(xs)
+
+    def vjp(self, xs, out, g):
+        return [g] * len(xs)
+
+    def dnodes(self, args, out):
+        return [B.const(1.0)] * len(args)
+
+    def to_sympy(self, args):
+        return sympy.Add(*args)
+
+
+class Subtract(Operation):
+    """a - b  (d/da = 1, d/db = -1)"""
+    symbol, notation, precedence, arity = "-", "infix", SUM, 2
+    formula = "a - b; d/da = 1, d/db = -1"
+
+    def compute(self, xs):
+        return xs[0] - xs[1]
+
+    def partials(self, xs, out):
+        return [1.0, -1.0]
+
+    def vjp(self, xs, out, g):
+        return [g, -g]
+
+    def dnodes(self, args, out):
+        return [B.const(1.0), B.const(-1.0)]
+
+    def to_sympy(self, args):
+        return args[0] - args[1]
+
+
+class Multiply(Operation):
+    """a * b * ...  (d/da = product of the others)"""
+    symbol, notation, precedence, arity = "*", "infix", PRODUCT, (1, None)
+    formula = "a * b * ...; d/da = b * ..."
+
+    def compute(self, xs):
+        return math.prod(xs)
+
+    def partials(self, xs, out):
+        # prefix and suffix products, not out / x: exact, and right when a factor is 0
+        n = len(xs)
+        if n == 2:
+            return [xs[1], xs[0]]
+        left = [1.0] * n
+        for i in range(1, n):
+            left[i] = left[i - 1] * xs[i - 1]
+        result = [0.0] * n
+        right = 1.0
+        for i in range(n - 1, -1, -1):
+            result[i] = left[i] * right
+            right *= xs[i]
+        return result
+
+    def dnodes(self, args, out):
+        return [B.mul(*(args[:i] + args[i + 1:])) for i in range(len(args))]
+
+    def to_sympy(self, args):
+        return sympy.Mul(*args)
+
+
+class Divide(Operation):
+    """a / b  (d/da = 1/b, d/db = -a/b^2)"""
+    symbol, notation, precedence, arity = "/", "infix", PRODUCT, 2
+    formula = "a / b; d/da = 1/b, d/db = -a/b^2"
+
+    def compute(self, xs):
+        if xs[1] == 0:
+            raise DomainError("division by zero")
+        return xs[0] / xs[1]
+
+    def partials(self, xs, out):
+        return [1.0 / xs[1], -out / xs[1]]
+
+    def dnodes(self, args, out):
+        return [B.div(B.const(1.0), args[1]), B.neg(B.div(out, args[1]))]
+
+    def to_sympy(self, args):
+        return args[0] / args[1]
+
+
+class Negate(Operation):
+    """-a  (d/da = -1)"""
+    symbol, notation, precedence, arity = "-", "prefix", UNARY, 1
+    formula = "-a; d/da = -1"
+
+    def compute(self, xs):
+        return -xs[0]
+
+    def partials(self, xs, out):
+        return [-1.0]
+
+    def vjp(self, xs, out, g):
+        return [-g]
+
+    def dnodes(self, args, out):
+        return [B.const(-1.0)]
+
+    def to_sympy(self, args):
+        return -args[0]
+
+
+class Power(Operation):
+    """a ^ b  (d/da = b*a^(b-1), d/db = a^b*log(a), which needs a > 0)"""
+    symbol, notation, precedence, arity = "^", "infix", POWER, 2
+    formula = "a ^ b; d/da = b*a^(b-1), d/db = a^b*log(a) (a > 0)"
+
+    def compute(self, xs):
+        a, b = xs
+        try:
+            return math.pow(a, b)
+        except OverflowError:
+            raise
+        except (ValueError, ZeroDivisionError):
+            if a == 0:
+                raise DomainError("zero raised to a negative power") from None
+            raise DomainError("negative number raised to a fractional power") from None
+
+    def partials(self, xs, out):
+        a, b = xs
+        if b == 0:
+            da = 0.0
+        else:
+            try:
+                da = b * math.pow(a, b - 1)
+            except (ValueError, ZeroDivisionError):
+                da = math.inf
+        db = out * math.log(a) if a > 0 else math.nan
+        return [da, db]
+
+    def dnodes(self, args, out):
+        a, b = args
+        return [B.mul(b, B.pow(a, B.sub(b, B.const(1.0)))), B.mul(out, B.call(Log, a))]
+
+    def to_sympy(self, args):
+        return args[0] ** args[1]
+
+
+# --- functions --------------------------------------------------------------------------------
+
+class ReLU(Operation):
+    """relu(x) = max(0, x)  (relu'(x) = step(x); relu'(0) = 0)"""
+    call, notation = "relu", "call"
+    formula = "relu(x) = max(0, x); relu'(x) = step(x), relu'(0) = 0"
+
+    def compute(self, xs):
+        return xs[0] if xs[0] > 0 else 0.0
+
+    def partials(self, xs, out):
+        return [1.0 if xs[0] > 0 else 0.0]
+
+    def dnodes(self, args, out):
+        return [B.call(Step, args[0])]
+
+    def to_sympy(self, args):
+        # not Max(0, x): its derivative is a Heaviside that sympy makes 1/2 at 0
+        return sympy.Piecewise((args[0], args[0] > 0), (0, True))
+
+
+class Sigmoid(Operation):
+    """sigmoid(x) = 1/(1 + e^-x)  (sigmoid' = sigmoid*(1 - sigmoid))"""
+    call, notation = "sigmoid", "call"
+    formula = "sigmoid(x) = 1/(1 + exp(-x)); sigmoid' = sigmoid*(1 - sigmoid)"
+
+    def compute(self, xs):
+        x = xs[0]
+        # exp of a negative number only: never overflows, sigmoid(-1000) is 0.0
+        if x >= 0:
+            return 1.0 / (1.0 + math.exp(-x))
+        e = math.exp(x)
+        return e / (1.0 + e)
+
+    def partials(self, xs, out):
+        return [out * (1.0 - out)]
+
+    def dnodes(self, args, out):
+        return [B.mul(out, B.sub(B.const(1.0), out))]
+
+    def to_sympy(self, args):
+        return 1 / (1 + sympy.exp(-args[0]))
+
+
+class Tanh(Operation):
+    """tanh(x)  (tanh' = 1 - tanh^2)"""
+    call, notation = "tanh", "call"
+    formula = "tanh(x); tanh' = 1 - tanh^2"
+
+    def compute(self, xs):
+        return math.tanh(xs[0])
+
+    def partials(self, xs, out):
+        return [1.0 - out * out]
+
+    def dnodes(self, args, out):
+        return [B.sub(B.const(1.0), B.mul(out, out))]
+
+    def to_sympy(self, args):
+        return sympy.tanh(args[0])
+
+
+class Exp(Operation):
+    """exp(x)  (exp' = exp)"""
+    call, notation = "exp", "call"
+    formula = "exp(x); exp' = exp"
+
+    def compute(self, xs):
+        return math.exp(xs[0])
+
+    def partials(self, xs, out):
+        return [out]
+
+    def dnodes(self, args, out):
+        return [out]
+
+    def to_sympy(self, args):
+        return sympy.exp(args[0])
+
+
+class Log(Operation):
+    """log(x), natural, x > 0  (log' = 1/x)"""
+    call, notation = "log", "call"
+    formula = "log(x), x > 0; log'(x) = 1/x"
+
+    def compute(self, xs):
+        if xs[0] <= 0:
+            raise DomainError(f"log of a non-positive number ({xs[0]!r})")
+        return math.log(xs[0])
+
+    def partials(self, xs, out):
+        return [1.0 / xs[0]]
+
+    def dnodes(self, args, out):
+        return [B.div(B.const(1.0), args[0])]
+
+    def to_sympy(self, args):
+        return sympy.log(args[0])
+
+
+class Abs(Operation):
+    """abs(x)  (abs'(x) = sign(x); abs'(0) = 0)"""
+    call, notation = "abs", "call"
+    formula = "abs(x); abs'(x) = sign(x), abs'(0) = 0"
+
+    def compute(self, xs):
+        return abs(xs[0])
+
+    def partials(self, xs, out):
+        x = xs[0]
+        return [1.0 if x > 0 else -1.0 if x < 0 else 0.0]
+
+    def dnodes(self, args, out):
+        return [B.call(Sign, args[0])]
+
+    def to_sympy(self, args):
+        return sympy.Abs(args[0])  # with real symbols, d/dx = sign(x), and sign(0) = 0
+
+
+class Step(Operation):
+    """step(x) = 1 if x > 0 else 0  (the derivative of relu; step(0) = 0)"""
+    call, notation = "step", "call"
+    formula = "step(x) = 1 if x > 0 else 0; step' = 0"
+    piecewise_constant = True
+
+    def compute(self, xs):
+        return 1.0 if xs[0] > 0 else 0.0
+
+    def partials(self, xs, out):
+        return [0.0]
+
+    def dnodes(self, args, out):
+        return [B.const(0.0)]
+
+    def to_sympy(self, args):
+        return _sympy_step(args[0])
+
+
+class Sign(Operation):
+    """sign(x) = 1, 0 or -1  (the derivative of abs)"""
+    call, notation = "sign", "call"
+    formula = "sign(x) in {-1, 0, 1}; sign' = 0"
+    piecewise_constant = True
+
+    def compute(self, xs):
+        x = xs[0]
+        return 1.0 if x > 0 else -1.0 if x < 0 else 0.0
+
+    def partials(self, xs, out):
+        return [0.0]
+
+    def dnodes(self, args, out):
+        return [B.const(0.0)]
+
+    def to_sympy(self, args):
+        return sympy.sign(args[0])
+
+
+class _Extreme(Operation):
+    """Shared rules of max and min: the gradient goes to the first argument attaining the value."""
+    notation, arity = "call", (2, None)
+
+    def partials(self, xs, out):
+        grads = [0.0] * len(xs)
+        grads[xs.index(out)] = 1.0
+        return grads
+
+    def vjp(self, xs, out, g):
+        grads = [0.0] * len(xs)
+        grads[xs.index(out)] = g
+        return grads
+
+    def _beats(self, a, b):
+        """A node that is 1 when a strictly beats b, else 0 (a - b is 0 exactly when a == b)."""
+        raise NotImplementedError
+
+    def dnodes(self, args, out):
+        # argument i receives the gradient iff it beats every earlier one strictly and no later
+        # one beats it strictly
+        result = []
+        for i, a in enumerate(args):
+            factors = [self._beats(a, b) for b in args[:i]]
+            factors += [B.sub(B.const(1.0), self._beats(b, a)) for b in args[i + 1:]]
+            result.append(B.mul(*factors))
+        return result
+
+    def to_sympy(self, args):
+        # a Piecewise in argument order, so ties go to the first argument, as in the engine
+        cases = []
+        for i, a in enumerate(args[:-1]):
+            cond = sympy.And(*[self._sympy_wins(a, b) for b in args[i + 1:]])
+            cases.append((a, cond))
+        cases.append((args[-1], True))
+        return sympy.Piecewise(*cases)
+
+
+class Max(_Extreme):
+    """max(a, b, ...)  (d/da = 1 for the first argument equal to the max, else 0)"""
+    call = "max"
+    formula = "max(a, b, ...); the gradient goes to the first argument that attains it"
+
+    def compute(self, xs):
+        return max(xs)
+
+    def _beats(self, a, b):
+        return B.call(Step, B.sub(a, b))
+
+    def _sympy_wins(self, a, b):
+        return a >= b
+
+
+class Min(_Extreme):
+    """min(a, b, ...)  (d/da = 1 for the first argument equal to the min, else 0)"""
+    call = "min"
+    formula = "min(a, b, ...); the gradient goes to the first argument that attains it"
+
+    def compute(self, xs):
+        return min(xs)
+
+    def _beats(self, a, b):
+        return B.call(Step, B.sub(b, a))
+
+    def _sympy_wins(self, a, b):
+        return a <= b
+
+
+# --- vector outputs (root only) ---------------------------------------------------------------
+
+class Output(Operation):
+    """[a, b, ...]: a vector output; `predict` returns a list of floats."""
+    notation, arity, vector_valued = "vector", (1, None), True
+    formula = "[a, b, ...]"
+
+    def compute(self, xs):
+        return list(xs)
+
+    def vjp(self, xs, out, g):
+        return list(g)
+
+    def dnodes(self, args, out):
+        raise NotImplementedError("vector outputs are differentiated component by component")
+
+    def to_sympy(self, args):
+        return list(args)
+
+
+class Softmax(Output):
+    """softmax(a, b, ...)_i = e^a_i / sum_j e^a_j, computed stably (shifted by the max)."""
+    call, notation = "softmax", "call"
+    formula = "softmax(a, b, ...)_i = exp(a_i) / sum_j exp(a_j)"
+
+    def compute(self, xs):
+        m = max(xs)
+        es = [math.exp(x - m) for x in xs]
+        total = sum(es)
+        return [e / total for e in es]
+
+    def vjp(self, xs, out, g):
+        dot = sum(gi * yi for gi, yi in zip(g, out))
+        return [yi * (gi - dot) for gi, yi in zip(g, out)]
+
+    def to_sympy(self, args):
+        es = [sympy.exp(a) for a in args]
+        total = sympy.Add(*es)
+        return [e / total for e in es]
+
+
+REGISTRY = Operation._registry
+"""Every op and macro class by class name; a Macro subclass declared later with a `call` name
+joins it, and so the language."""
+
+
+def calls():
+    """The ops and macros written as calls, by their name in the language."""
+    return {cls.call: cls for cls in REGISTRY.values() if cls.call}
+
+
+def scalar_ops():
+    """The scalar elementary ops: the set the tests push through value and derivative checks."""
+    return [cls for cls in REGISTRY.values()
+            if not issubclass(cls, Macro) and not cls.vector_valued]
+
+__all__ = ["Add", "Subtract", "Multiply", "Divide", "Negate", "Power", "ReLU", "Sigmoid", "Tanh",
+           "Exp", "Log", "Abs", "Step", "Sign", "Max", "Min", "Output", "Softmax", "Linear",
+           "Constant", "REGISTRY", "calls", "scalar_ops"]
+
+from . import algebra as B  # noqa: E402  (the builders need the classes above)

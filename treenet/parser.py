@@ -1,0 +1,439 @@
+"""Text -> network: the lark grammar in grammar/treenet.lark and the Transformer that builds nodes.
+
+The grammar is LALR and the Transformer non-recursive, so nesting depth costs memory, not stack.
+Statements are run one by one (a binding sees only what came before it); a `def` keeps its body
+as a parse tree and builds a fresh copy at every call. Every failure becomes one ParseError with
+line, column, the source line and a caret."""
+
+import difflib
+from importlib import resources
+import math
+from pathlib import Path
+import random
+import re
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.visitors import Transformer_NonRecursive, v_args
+
+from .errors import ParseError, TreenetError
+from .nodes import Constant, Input, Macro, NeuralNetNode, Parameter, using_rng
+from .ops import Add, Divide, Multiply, Negate, Output, Power, Subtract, calls
+
+# Limits that turn runaway programs into errors instead of hangs: macros can double the network
+# at each level of nesting, so the text alone does not bound the size.
+MAX_NODES = 5_000_000
+MAX_MACRO_DEPTH = 60
+KEYWORDS = {"p", "def", "input"}
+VECTOR_CALLS = {"dense"}
+
+
+def _grammar_text():
+    # installed: the wheel maps grammar/ into the package; source checkout: the top-level folder
+    try:
+        ref = resources.files("treenet").joinpath("grammar", "treenet.lark")
+        if ref.is_file():
+            return ref.read_text(encoding="utf-8")
+    except (FileNotFoundError, ModuleNotFoundError):
+        pass
+    return (Path(__file__).resolve().parent.parent / "grammar" / "treenet.lark").read_text(
+        encoding="utf-8")
+
+
+class _BracketNewlines:
+    """Drop newlines inside open brackets, so an expression may go on over several lines."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream):
+        depth = 0
+        for tok in stream:
+            if tok.type in ("LPAR", "LSQB"):
+                depth += 1
+            elif tok.type in ("RPAR", "RSQB"):
+                depth = max(depth - 1, 0)
+            elif tok.type == "_NL" and depth:
+                continue
+            yield tok
+
+
+_LARK = None
+
+
+def _lark():
+    global _LARK
+    if _LARK is None:
+        _LARK = Lark(_grammar_text(), parser="lalr", postlex=_BracketNewlines(),
+                     propagate_positions=True, maybe_placeholders=False)
+    return _LARK
+
+
+def grammar_path():
+    """Where the grammar is read from (the installed copy, or the source tree's)."""
+    ref = resources.files("treenet").joinpath("grammar", "treenet.lark")
+    if ref.is_file():
+        return str(ref)
+    return str(Path(__file__).resolve().parent.parent / "grammar" / "treenet.lark")
+
+
+# --- parse state and the Transformer ----------------------------------------------------------
+
+class _Def:
+    """A user macro: its parameter names, its body (a parse tree) and the scope it was defined in."""
+
+    def __init__(self, name, params, body, scope):
+        self.name, self.params, self.body, self.scope = name, params, body, scope
+        self.size = sum(1 for _ in body.iter_subtrees())
+
+
+class _State:
+    """What one parse shares across statements and macro expansions."""
+
+    def __init__(self, source):
+        self.source = source
+        self.inputs = {}
+        self.budget = MAX_NODES
+        self.depth = 0
+
+    def error(self, message, meta_or_token):
+        line = getattr(meta_or_token, "line", None)
+        column = getattr(meta_or_token, "column", None)
+        return ParseError(message, line, column, self.source)
+
+    def spend(self, n, where):
+        self.budget -= n
+        if self.budget < 0:
+            raise self.error(f"the program expands to more than {MAX_NODES} nodes", where)
+
+    def input(self, name):
+        node = self.inputs.get(name)
+        if node is None:
+            node = self.inputs[name] = Input(name=name)
+        return node
+
+
+_SIGNED_NUMBER = re.compile(r"\s*-?\s*(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*\Z")
+
+
+@v_args(meta=True)
+class _Build(Transformer_NonRecursive):
+    """Builds nodes from one expression's parse tree, in a given scope."""
+
+    def __init__(self, state, scope):
+        super().__init__()
+        self.state, self.scope = state, scope
+
+    # --- leaves -------------------------------------------------------------------------------
+    def number(self, meta, children):
+        tok = children[0]
+        value = float(tok)
+        if not math.isfinite(value):
+            raise self.state.error(f"number {tok} is too large for a float", tok)
+        return Constant(value)
+
+    def name(self, meta, children):
+        tok = children[0]
+        name = str(tok)
+        if name in self.scope:
+            value = self.scope[name]
+            if isinstance(value, _Def):
+                raise self.state.error(f"{name} is a macro: call it as {name}(...)", tok)
+            return value
+        if name == "p":
+            return Parameter()
+        if name in calls() or name in VECTOR_CALLS:
+            raise self.state.error(f"{name} is a function: call it as {name}(...)", tok)
+        if name in KEYWORDS:
+            raise self.state.error(f"{name} is a keyword", tok)
+        return self.state.input(name)
+
+    # --- operators ------------------------------------------------------------------------------
+    def sum(self, meta, children):
+        return self._chain(meta, children, "+", Add, Subtract)
+
+    def product(self, meta, children):
+        return self._chain(meta, children, "*", Multiply, Divide)
+
+    def _chain(self, meta, children, same, nary, binary):
+        # a + b + c is one n-ary Add; a - b starts a new Subtract over what came before
+        terms = [self._scalar(children[0], meta)]
+        for op, operand in zip(children[1::2], children[2::2]):
+            operand = self._scalar(operand, meta)
+            if op == same:
+                terms.append(operand)
+            else:
+                left = terms[0] if len(terms) == 1 else nary(terms)
+                terms = [binary([left, operand])]
+        return terms[0] if len(terms) == 1 else nary(terms)
+
+    def neg(self, meta, children):
+        operand = self._scalar(children[1], meta)
+        if type(operand) is Constant and operand.name is None:
+            return Constant(-operand.value)
+        return Negate([operand])
+
+    def pow(self, meta, children):
+        return Power([self._scalar(children[0], meta), self._scalar(children[2], meta)])
+
+    # --- vectors --------------------------------------------------------------------------------
+    def vector(self, meta, children):
+        items = children[0] if children else []
+        if not items:
+            raise self.state.error("an empty vector [] is not a value", meta)
+        return [self._scalar(item, meta) for item in _flatten(items)]
+
+    def index(self, meta, children):
+        vec, tok = children
+        if not isinstance(vec, list):
+            raise self.state.error("only a vector can be indexed; declare an input vector with "
+                                   "`input x[4]`", tok)
+        k = _integer(tok)
+        if k is None or not 0 <= k < len(vec):
+            raise self.state.error(f"index {tok} is out of range for a vector of {len(vec)} "
+                                   f"(0 to {len(vec) - 1})", tok)
+        return vec[k]
+
+    def args(self, meta, children):
+        return list(children)
+
+    # --- calls ------------------------------------------------------------------------------------
+    def call(self, meta, children):
+        tok = children[0]
+        name = str(tok)
+        args = children[1] if len(children) > 1 else []
+        if name == "p":
+            return self._parameter(meta, tok, args)
+        target = self.scope.get(name)
+        if isinstance(target, _Def):
+            return self._expand(target, args, meta, tok)
+        if target is not None:
+            raise self.state.error(f"{name} is a value, not a function", tok)
+        if name == "dense":
+            return self._dense(meta, tok, args)
+        op = calls().get(name)
+        if op is None:
+            known = sorted(set(calls()) | VECTOR_CALLS | {"p"} |
+                           {k for k, v in self.scope.items() if isinstance(v, _Def)})
+            hint = difflib.get_close_matches(name, known, n=1)
+            message = f"unknown function {name!r}"
+            message += f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(known)})"
+            raise self.state.error(message, tok)
+        self.state.spend(len(args) + 1, tok)
+        if issubclass(op, Macro) or op.vector_valued or op.arity_range()[1] is None:
+            args = _flatten(args)  # variadic calls and macros take vectors as lists of arguments
+        elif len(args) == 1 and isinstance(args[0], list):
+            return [self._apply(op, [a], tok) for a in args[0]]  # element-wise
+        return self._apply(op, args, tok)
+
+    def _apply(self, op, args, tok):
+        lo, hi = op.arity_range()
+        if not lo <= len(args) <= (hi if hi is not None else len(args)):
+            raise self.state.error(f"{op.call} takes {op.describe_arity()}, got {len(args)}", tok)
+        for a in args:
+            self._scalar(a, tok)
+        node = op(args)
+        if isinstance(node, Macro):
+            self.state.spend(len(args) * 3 + 2, tok)
+            node = node.expanded()
+        return node
+
+    def _parameter(self, meta, tok, args):
+        text = self.state.source[meta.start_pos:meta.end_pos]
+        inner = text[text.index("(") + 1:text.rindex(")")]
+        if len(args) != 1 or not _SIGNED_NUMBER.match(inner):
+            raise self.state.error("p(...) takes one number, the initial value, e.g. p(0.5) "
+                                   "(write p alone for a random one)", tok)
+        return Parameter(args[0].value)
+
+    def _dense(self, meta, tok, args):
+        if len(args) < 2 or type(args[0]) is not Constant or _integer(args[0].value) is None \
+                or args[0].value < 1:
+            raise self.state.error("dense takes a number of units (a positive integer) and then "
+                                   "its inputs: dense(16, x, y)", tok)
+        units = int(args[0].value)
+        inputs = _flatten(args[1:])
+        self.state.spend(units * (3 * len(inputs) + 2), tok)
+        from .nodes import Linear
+        return [Linear(list(inputs)).expanded() for _ in range(units)]
+
+    def _expand(self, macro, args, meta, tok):
+        state = self.state
+        if len(args) != len(macro.params):
+            raise state.error(f"{macro.name} takes {len(macro.params)} argument(s) "
+                              f"({', '.join(macro.params)}), got {len(args)}", tok)
+        if state.depth >= MAX_MACRO_DEPTH:
+            raise state.error(f"macro calls nested more than {MAX_MACRO_DEPTH} deep", tok)
+        state.spend(macro.size, tok)
+        scope = dict(macro.scope)
+        scope.update(zip(macro.params, args))
+        state.depth += 1
+        try:
+            return _Build(state, scope).transform(macro.body)
+        finally:
+            state.depth -= 1
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _scalar(self, value, meta):
+        if isinstance(value, list):
+            raise self.state.error("a vector cannot be used in arithmetic; index it (v[0]) or "
+                                   "apply a function to it", meta)
+        if getattr(value, "vector_valued", False):
+            raise self.state.error(f"{value.call or 'a vector output'} gives a vector: it can "
+                                   "only be the output of the network", meta)
+        return value
+
+
+def _flatten(items):
+    out = []
+    for item in items:
+        if isinstance(item, list):
+            out.extend(item)
+        else:
+            out.append(item)
+    return out
+
+
+def _integer(text):
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        return None
+    return int(v) if v.is_integer() else None
+
+
+# --- statements -------------------------------------------------------------------------------
+
+def parse(text, seed=None):
+    """Parse a treenet program into its output node (compiled). `seed` makes the random initial
+    values of `p` parameters reproducible."""
+    if not isinstance(text, str):
+        raise TreenetError(f"parse takes the program as a string, got {type(text).__name__}")
+    rng = random.Random(seed) if seed is not None else random
+    state = _State(text)
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, text) from None
+    statements = tree.children
+    scope = {}
+    with using_rng(rng):
+        for k, st in enumerate(statements):
+            last = k == len(statements) - 1
+            if st.data == "output":
+                if not last:
+                    raise state.error("only the last statement can be a bare expression (the "
+                                      "network's output); bind this one with a name", st.meta)
+                root = _Build(state, scope).transform(st.children[0])
+            elif last:
+                raise state.error("the program must end with an expression: the network's output",
+                                  st.meta)
+            else:
+                _STATEMENTS[st.data](state, scope, st)
+    if isinstance(root, list):
+        root = Output(root)
+    root.compile()
+    return root
+
+
+def _assign(state, scope, st):
+    tok, expr = st.children
+    name = str(tok)
+    _check_bindable(state, name, tok, scope)
+    value = _Build(state, scope).transform(expr)
+    if isinstance(value, NeuralNetNode) and value.name is None and type(value) is not Constant:
+        value.name = name  # a parameter is named by its binding; an op keeps it as a label
+    scope[name] = value
+
+
+def _define(state, scope, st):
+    tok = st.children[0]
+    params = [str(t) for t in st.children[1].children] if len(st.children) == 3 else []
+    body = st.children[-1]
+    name = str(tok)
+    _check_bindable(state, name, tok, scope)
+    seen = set()
+    for t in (st.children[1].children if len(st.children) == 3 else []):
+        if str(t) in seen:
+            raise state.error(f"{t} appears twice among the arguments of {name}", t)
+        seen.add(str(t))
+        _check_bindable(state, str(t), t, {})
+    # names in the body mean what they mean here; the macro is not in its own scope, so a call to
+    # itself in the body is an error, never an endless expansion
+    scope[name] = _Def(name, params, body, dict(scope))
+
+
+def _declare(state, scope, st):
+    for decl in st.children:
+        tok = decl.children[0]
+        name = str(tok)
+        _check_bindable(state, name, tok, scope)
+        if len(decl.children) == 1:
+            scope[name] = state.input(name)
+            continue
+        size_tok = decl.children[1]
+        size = _integer(size_tok)
+        if size is None or size < 1:
+            raise state.error("the size of an input vector is a positive integer", size_tok)
+        state.spend(size, size_tok)
+        scope[name] = [state.input(f"{name}_{i}") for i in range(size)]
+
+
+_STATEMENTS = {"assign": _assign, "define": _define, "declare": _declare}
+
+
+def _check_bindable(state, name, tok, scope):
+    if name == "p":
+        raise state.error("p makes a new parameter: it cannot be bound or redefined", tok)
+    if name in KEYWORDS:
+        raise state.error(f"{name} is a keyword", tok)
+    if name in calls() or name in VECTOR_CALLS:
+        raise state.error(f"{name} is a built-in function: it cannot be bound or redefined", tok)
+
+
+# --- syntax errors ----------------------------------------------------------------------------
+
+_READABLE = {"NAME": "a name", "NUMBER": "a number", "_NL": "a new line", "$END": "end of input",
+             "SEMICOLON": "';'"}
+
+
+def _readable(terminal):
+    if terminal in _READABLE:
+        return _READABLE[terminal]
+    try:
+        pattern = _lark().get_terminal(terminal).pattern
+    except KeyError:
+        return terminal.lower()
+    if pattern.type == "str":
+        return repr(pattern.value)
+    if terminal == "POW":
+        return "'^'"
+    return terminal.lower()
+
+
+def _syntax_error(exc, text):
+    expected = None
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        if tok.type == "$END":
+            message = "unexpected end of input"
+        elif tok.type == "_NL":
+            message = "unexpected end of line"
+        else:
+            message = f"unexpected {tok.value!r}"
+        expected = {_readable(t) for t in exc.expected}
+    elif isinstance(exc, UnexpectedCharacters):
+        message = f"unexpected character {text[exc.pos_in_stream]!r}"
+        expected = {_readable(t) for t in exc.allowed or ()}
+    elif isinstance(exc, UnexpectedEOF):
+        message = "unexpected end of input"
+        expected = {_readable(t) for t in exc.expected}
+    else:
+        message = str(exc)
+    line, column = exc.line, exc.column
+    if line is None or line < 0:  # lark reports end of input without a position
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+    return ParseError(message, line, column, text, expected)
+
+
+__all__ = ["parse", "grammar_path", "Token", "Tree"]

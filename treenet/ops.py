@@ -443,9 +443,16 @@ REGISTRY = Operation._registry
 joins it, and so the language."""
 
 
+_calls_cache = (None, {})
+
+
 def calls():
     """The ops and macros written as calls, by their name in the language."""
-    return {cls.call: cls for cls in REGISTRY.values() if cls.call}
+    global _calls_cache
+    key = tuple(REGISTRY)  # a Macro subclass declared later changes the key
+    if _calls_cache[0] != key:
+        _calls_cache = (key, {cls.call: cls for cls in REGISTRY.values() if cls.call})
+    return _calls_cache[1]
 
 
 def scalar_ops():

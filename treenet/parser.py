@@ -10,10 +10,10 @@ from importlib import resources
 import math
 from pathlib import Path
 import random
-import re
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (UnexpectedCharacters, UnexpectedEOF, UnexpectedInput,
+                             UnexpectedToken, VisitError)
 from lark.visitors import Transformer_NonRecursive, v_args
 
 from .errors import ParseError, TreenetError
@@ -63,8 +63,9 @@ _LARK = None
 def _lark():
     global _LARK
     if _LARK is None:
+        # no propagate_positions: it doubles the parse time; errors take positions from tokens
         _LARK = Lark(_grammar_text(), parser="lalr", postlex=_BracketNewlines(),
-                     propagate_positions=True, maybe_placeholders=False)
+                     maybe_placeholders=False)
     return _LARK
 
 
@@ -95,9 +96,11 @@ class _State:
         self.budget = MAX_NODES
         self.depth = 0
 
-    def error(self, message, meta_or_token):
-        line = getattr(meta_or_token, "line", None)
-        column = getattr(meta_or_token, "column", None)
+    def error(self, message, where):
+        """A ParseError at `where`: a token, or a parse tree or list holding one."""
+        tok = _first_token(where)
+        line = getattr(tok, "line", None)
+        column = getattr(tok, "column", None)
         return ParseError(message, line, column, self.source)
 
     def spend(self, n, where):
@@ -112,10 +115,6 @@ class _State:
         return node
 
 
-_SIGNED_NUMBER = re.compile(r"\s*-?\s*(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*\Z")
-
-
-@v_args(meta=True)
 class _Build(Transformer_NonRecursive):
     """Builds nodes from one expression's parse tree, in a given scope."""
 
@@ -123,15 +122,23 @@ class _Build(Transformer_NonRecursive):
         super().__init__()
         self.state, self.scope = state, scope
 
+    def transform(self, tree):
+        try:
+            return super().transform(tree)
+        except VisitError as exc:  # lark wraps what a callback raises; ours are ParseErrors
+            raise exc.orig_exc from None
+
     # --- leaves -------------------------------------------------------------------------------
-    def number(self, meta, children):
+    def number(self, children):
         tok = children[0]
         value = float(tok)
         if not math.isfinite(value):
             raise self.state.error(f"number {tok} is too large for a float", tok)
-        return Constant(value)
+        node = Constant(value)
+        node._literal = True  # only a number written in the text may initialise p(...)
+        return node
 
-    def name(self, meta, children):
+    def name(self, children):
         tok = children[0]
         name = str(tok)
         if name in self.scope:
@@ -148,17 +155,17 @@ class _Build(Transformer_NonRecursive):
         return self.state.input(name)
 
     # --- operators ------------------------------------------------------------------------------
-    def sum(self, meta, children):
-        return self._chain(meta, children, "+", Add, Subtract)
+    def sum(self, children):
+        return self._chain(children, "+", Add, Subtract)
 
-    def product(self, meta, children):
-        return self._chain(meta, children, "*", Multiply, Divide)
+    def product(self, children):
+        return self._chain(children, "*", Multiply, Divide)
 
-    def _chain(self, meta, children, same, nary, binary):
+    def _chain(self, children, same, nary, binary):
         # a + b + c is one n-ary Add; a - b starts a new Subtract over what came before
-        terms = [self._scalar(children[0], meta)]
+        terms = [self._scalar(children[0], children[1])]
         for op, operand in zip(children[1::2], children[2::2]):
-            operand = self._scalar(operand, meta)
+            operand = self._scalar(operand, op)
             if op == same:
                 terms.append(operand)
             else:
@@ -166,23 +173,27 @@ class _Build(Transformer_NonRecursive):
                 terms = [binary([left, operand])]
         return terms[0] if len(terms) == 1 else nary(terms)
 
-    def neg(self, meta, children):
-        operand = self._scalar(children[1], meta)
-        if type(operand) is Constant and operand.name is None:
-            return Constant(-operand.value)
+    def neg(self, children):
+        operand = self._scalar(children[1], children[0])
+        if type(operand) is Constant:
+            folded = Constant(-operand.value)
+            folded._literal = getattr(operand, "_literal", False)
+            return folded
         return Negate([operand])
 
-    def pow(self, meta, children):
-        return Power([self._scalar(children[0], meta), self._scalar(children[2], meta)])
+    def pow(self, children):
+        return Power([self._scalar(children[0], children[1]),
+                      self._scalar(children[2], children[1])])
 
     # --- vectors --------------------------------------------------------------------------------
-    def vector(self, meta, children):
-        items = children[0] if children else []
+    def vector(self, children):
+        bracket = children[0]
+        items = children[1] if len(children) > 1 else []
         if not items:
-            raise self.state.error("an empty vector [] is not a value", meta)
-        return [self._scalar(item, meta) for item in _flatten(items)]
+            raise self.state.error("an empty vector [] is not a value", bracket)
+        return [self._scalar(item, bracket) for item in _flatten(items)]
 
-    def index(self, meta, children):
+    def index(self, children):
         vec, tok = children
         if not isinstance(vec, list):
             raise self.state.error("only a vector can be indexed; declare an input vector with "
@@ -193,23 +204,23 @@ class _Build(Transformer_NonRecursive):
                                    f"(0 to {len(vec) - 1})", tok)
         return vec[k]
 
-    def args(self, meta, children):
+    def args(self, children):
         return list(children)
 
     # --- calls ------------------------------------------------------------------------------------
-    def call(self, meta, children):
+    def call(self, children):
         tok = children[0]
         name = str(tok)
         args = children[1] if len(children) > 1 else []
         if name == "p":
-            return self._parameter(meta, tok, args)
+            return self._parameter(tok, args)
         target = self.scope.get(name)
         if isinstance(target, _Def):
-            return self._expand(target, args, meta, tok)
+            return self._expand(target, args, tok)
         if target is not None:
             raise self.state.error(f"{name} is a value, not a function", tok)
         if name == "dense":
-            return self._dense(meta, tok, args)
+            return self._dense(tok, args)
         op = calls().get(name)
         if op is None:
             known = sorted(set(calls()) | VECTOR_CALLS | {"p"} |
@@ -237,15 +248,13 @@ class _Build(Transformer_NonRecursive):
             node = node.expanded()
         return node
 
-    def _parameter(self, meta, tok, args):
-        text = self.state.source[meta.start_pos:meta.end_pos]
-        inner = text[text.index("(") + 1:text.rindex(")")]
-        if len(args) != 1 or not _SIGNED_NUMBER.match(inner):
+    def _parameter(self, tok, args):
+        if len(args) != 1 or not getattr(args[0], "_literal", False):
             raise self.state.error("p(...) takes one number, the initial value, e.g. p(0.5) "
                                    "(write p alone for a random one)", tok)
         return Parameter(args[0].value)
 
-    def _dense(self, meta, tok, args):
+    def _dense(self, tok, args):
         if len(args) < 2 or type(args[0]) is not Constant or _integer(args[0].value) is None \
                 or args[0].value < 1:
             raise self.state.error("dense takes a number of units (a positive integer) and then "
@@ -256,7 +265,7 @@ class _Build(Transformer_NonRecursive):
         from .nodes import Linear
         return [Linear(list(inputs)).expanded() for _ in range(units)]
 
-    def _expand(self, macro, args, meta, tok):
+    def _expand(self, macro, args, tok):
         state = self.state
         if len(args) != len(macro.params):
             raise state.error(f"{macro.name} takes {len(macro.params)} argument(s) "
@@ -266,6 +275,8 @@ class _Build(Transformer_NonRecursive):
         state.spend(macro.size, tok)
         scope = dict(macro.scope)
         scope.update(zip(macro.params, args))
+        for a in args:
+            _unliteral(a)
         state.depth += 1
         try:
             return _Build(state, scope).transform(macro.body)
@@ -273,14 +284,33 @@ class _Build(Transformer_NonRecursive):
             state.depth -= 1
 
     # --- helpers --------------------------------------------------------------------------------
-    def _scalar(self, value, meta):
+    def _scalar(self, value, where):
         if isinstance(value, list):
             raise self.state.error("a vector cannot be used in arithmetic; index it (v[0]) or "
-                                   "apply a function to it", meta)
+                                   "apply a function to it", where)
         if getattr(value, "vector_valued", False):
             raise self.state.error(f"{value.call or 'a vector output'} gives a vector: it can "
-                                   "only be the output of the network", meta)
+                                   "only be the output of the network", where)
         return value
+
+
+def _unliteral(value):
+    if type(value) is Constant:
+        value._literal = False  # a number bound to a name is a value, not text: p(c) is refused
+
+
+def _first_token(where):
+    """The first token in a token, a parse tree, or a list of them (iteratively)."""
+    stack = [where]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Token):
+            return item
+        if isinstance(item, Tree):
+            stack.extend(reversed(item.children))
+        elif isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+    return None
 
 
 def _flatten(items):
@@ -322,11 +352,11 @@ def parse(text, seed=None):
             if st.data == "output":
                 if not last:
                     raise state.error("only the last statement can be a bare expression (the "
-                                      "network's output); bind this one with a name", st.meta)
+                                      "network's output); bind this one with a name", st)
                 root = _Build(state, scope).transform(st.children[0])
             elif last:
                 raise state.error("the program must end with an expression: the network's output",
-                                  st.meta)
+                                  st)
             else:
                 _STATEMENTS[st.data](state, scope, st)
     if isinstance(root, list):
@@ -340,6 +370,7 @@ def _assign(state, scope, st):
     name = str(tok)
     _check_bindable(state, name, tok, scope)
     value = _Build(state, scope).transform(expr)
+    _unliteral(value)
     if isinstance(value, NeuralNetNode) and value.name is None and type(value) is not Constant:
         value.name = name  # a parameter is named by its binding; an op keeps it as a label
     scope[name] = value

@@ -32,6 +32,8 @@ class NeuralNetNode:
 
     #: set on every node by a forward pass (leaves hold theirs)
     value = None
+    #: True for nodes whose value is a list (Output, Softmax): allowed only at the root
+    vector_valued = False
 
     def __init__(self, children=None, name=None):
         self.children = list(children) if children is not None else []
@@ -159,8 +161,6 @@ class Operation(NeuralNetNode):
     precedence = 100
     #: one-line summary with the math, shown by `treenet.ops.describe`
     formula = ""
-    #: True for ops whose value is a list (Output, Softmax): allowed only at the root
-    vector_valued = False
     #: True when the derivative is zero wherever it exists (step, sign): `derivative` prunes them
     piecewise_constant = False
 

@@ -5,6 +5,7 @@ Statements are run one by one (a binding sees only what came before it); a `def`
 as a parse tree and builds a fresh copy at every call. Every failure becomes one ParseError with
 line, column, the source line and a caret."""
 
+import bisect
 import difflib
 from importlib import resources
 import math
@@ -58,6 +59,7 @@ class _BracketNewlines:
 
 
 _LARK = None
+_MISSING = object()
 
 
 def _lark():
@@ -85,6 +87,48 @@ class _Def:
     def __init__(self, name, params, body, scope):
         self.name, self.params, self.body, self.scope = name, params, body, scope
         self.size = sum(1 for _ in body.iter_subtrees())
+
+
+class _Scope:
+    """Every binding of a parse, with the history of each name, so a macro body can see the names
+    as they were where its `def` stood without copying the whole scope (which would make a program
+    of many bindings and defs quadratic)."""
+
+    def __init__(self):
+        self.history = {}  # name -> ([binding times], [values])
+        self.now = 0
+
+    def bind(self, name, value):
+        self.now += 1
+        times, values = self.history.setdefault(name, ([], []))
+        times.append(self.now)
+        values.append(value)
+
+    def view(self, at=None, local=None):
+        return _View(self, self.now if at is None else at, local or {})
+
+
+class _View:
+    """The names visible at one moment of a `_Scope` (plus a macro's arguments)."""
+
+    def __init__(self, scope, at, local):
+        self.scope, self.at, self.local = scope, at, local
+
+    def get(self, name, default=None):
+        if name in self.local:
+            return self.local[name]
+        entry = self.scope.history.get(name)
+        if entry is None:
+            return default
+        times, values = entry
+        if times[-1] <= self.at:
+            return values[-1]
+        k = bisect.bisect_right(times, self.at) - 1
+        return values[k] if k >= 0 else default
+
+    def macros(self):
+        names = set(self.local) | set(self.scope.history)
+        return {n for n in names if isinstance(self.get(n), _Def)}
 
 
 class _State:
@@ -141,8 +185,8 @@ class _Build(Transformer_NonRecursive):
     def name(self, children):
         tok = children[0]
         name = str(tok)
-        if name in self.scope:
-            value = self.scope[name]
+        value = self.scope.get(name, _MISSING)
+        if value is not _MISSING:
             if isinstance(value, _Def):
                 raise self.state.error(f"{name} is a macro: call it as {name}(...)", tok)
             return value
@@ -222,9 +266,12 @@ class _Build(Transformer_NonRecursive):
         if name == "dense":
             return self._dense(tok, args)
         op = calls().get(name)
+        if op is None and isinstance(self.scope.scope.view().get(name), _Def):
+            raise self.state.error(f"{name} is defined later: a macro can call only macros "
+                                   "defined before it (so it cannot call itself)", tok)
         if op is None:
             known = sorted(set(calls()) | VECTOR_CALLS | {"p"} |
-                           {k for k, v in self.scope.items() if isinstance(v, _Def)})
+                           self.scope.macros())
             hint = difflib.get_close_matches(name, known, n=1)
             message = f"unknown function {name!r}"
             message += f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(known)})"
@@ -273,8 +320,7 @@ class _Build(Transformer_NonRecursive):
         if state.depth >= MAX_MACRO_DEPTH:
             raise state.error(f"macro calls nested more than {MAX_MACRO_DEPTH} deep", tok)
         state.spend(macro.size, tok)
-        scope = dict(macro.scope)
-        scope.update(zip(macro.params, args))
+        scope = macro.scope.scope.view(macro.scope.at, dict(zip(macro.params, args)))
         for a in args:
             _unliteral(a)
         state.depth += 1
@@ -345,7 +391,7 @@ def parse(text, seed=None):
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text) from None
     statements = tree.children
-    scope = {}
+    scope = _Scope()
     with using_rng(rng):
         for k, st in enumerate(statements):
             last = k == len(statements) - 1
@@ -353,7 +399,7 @@ def parse(text, seed=None):
                 if not last:
                     raise state.error("only the last statement can be a bare expression (the "
                                       "network's output); bind this one with a name", st)
-                root = _Build(state, scope).transform(st.children[0])
+                root = _Build(state, scope.view()).transform(st.children[0])
             elif last:
                 raise state.error("the program must end with an expression: the network's output",
                                   st)
@@ -368,12 +414,12 @@ def parse(text, seed=None):
 def _assign(state, scope, st):
     tok, expr = st.children
     name = str(tok)
-    _check_bindable(state, name, tok, scope)
-    value = _Build(state, scope).transform(expr)
+    _check_bindable(state, name, tok)
+    value = _Build(state, scope.view()).transform(expr)
     _unliteral(value)
     if isinstance(value, NeuralNetNode) and value.name is None and type(value) is not Constant:
         value.name = name  # a parameter is named by its binding; an op keeps it as a label
-    scope[name] = value
+    scope.bind(name, value)
 
 
 def _define(state, scope, st):
@@ -381,38 +427,38 @@ def _define(state, scope, st):
     params = [str(t) for t in st.children[1].children] if len(st.children) == 3 else []
     body = st.children[-1]
     name = str(tok)
-    _check_bindable(state, name, tok, scope)
+    _check_bindable(state, name, tok)
     seen = set()
     for t in (st.children[1].children if len(st.children) == 3 else []):
         if str(t) in seen:
             raise state.error(f"{t} appears twice among the arguments of {name}", t)
         seen.add(str(t))
-        _check_bindable(state, str(t), t, {})
+        _check_bindable(state, str(t), t)
     # names in the body mean what they mean here; the macro is not in its own scope, so a call to
     # itself in the body is an error, never an endless expansion
-    scope[name] = _Def(name, params, body, dict(scope))
+    scope.bind(name, _Def(name, params, body, scope.view()))
 
 
 def _declare(state, scope, st):
     for decl in st.children:
         tok = decl.children[0]
         name = str(tok)
-        _check_bindable(state, name, tok, scope)
+        _check_bindable(state, name, tok)
         if len(decl.children) == 1:
-            scope[name] = state.input(name)
+            scope.bind(name, state.input(name))
             continue
         size_tok = decl.children[1]
         size = _integer(size_tok)
         if size is None or size < 1:
             raise state.error("the size of an input vector is a positive integer", size_tok)
         state.spend(size, size_tok)
-        scope[name] = [state.input(f"{name}_{i}") for i in range(size)]
+        scope.bind(name, [state.input(f"{name}_{i}") for i in range(size)])
 
 
 _STATEMENTS = {"assign": _assign, "define": _define, "declare": _declare}
 
 
-def _check_bindable(state, name, tok, scope):
+def _check_bindable(state, name, tok):
     if name == "p":
         raise state.error("p makes a new parameter: it cannot be bound or redefined", tok)
     if name in KEYWORDS:
@@ -461,7 +507,9 @@ def _syntax_error(exc, text):
     else:
         message = str(exc)
     line, column = exc.line, exc.column
-    if line is None or line < 0:  # lark reports end of input without a position
+    at_end = isinstance(exc, UnexpectedEOF) or (
+        isinstance(exc, UnexpectedToken) and exc.token.type == "$END")
+    if at_end or line is None or line < 0:  # point past the last character
         lines = text.splitlines() or [""]
         line, column = len(lines), len(lines[-1]) + 1
     return ParseError(message, line, column, text, expected)

@@ -13,6 +13,8 @@ from .errors import DomainError, EvaluationError, TreenetError
 from .nodes import Constant, Input, Leaf, Macro, NeuralNetNode, Parameter
 
 _EXPANSION_LIMIT = 10_000
+# what an op's rule may raise for a bad value (a TreenetError is a ValueError too, but is let through)
+_MATH_ERRORS = (DomainError, OverflowError, ValueError, ZeroDivisionError)
 
 
 def _expand(node):
@@ -119,8 +121,12 @@ class Graph:
         self._hooked = [i for i, n in enumerate(self.nodes)
                         if type(n).on_backward is not hook_free]
         self._leaf_nodes = [self.nodes[i] for i in self.leaf_indices]
+        self._steps = [(i, self.nodes[i].compute, self.children[i]) for i in self.op_indices]
         self._values = None
+        self._adjoints = None
         self._snapshot = None
+        for i in self.op_indices:
+            self.nodes[i]._slot = (self, i)
 
     def __len__(self):
         return len(self.nodes)
@@ -166,30 +172,40 @@ class Graph:
         """The output's value; recomputed only when an input, parameter or constant changed."""
         snapshot = [leaf.value for leaf in self._leaf_nodes]
         if self._values is not None and snapshot == self._snapshot:
-            return self._values[-1]
-        self._values = None
-        nodes, children = self.nodes, self.children
-        vals = [None] * len(nodes)
+            return self._result()
+        self._values = self._adjoints = None
+        vals = [None] * len(self.nodes)
         for i, v in zip(self.leaf_indices, snapshot):
             vals[i] = v
-        last = len(nodes) - 1
-        for i in self.op_indices:
-            node = nodes[i]
-            xs = [vals[j] for j in children[i]]
+        steps = self._steps
+        if self.vector_output:
+            steps = steps[:-1]
+        for i, compute, kids in steps:
+            xs = [vals[j] for j in kids]
             try:
-                v = node.compute(xs)
-            except (DomainError, OverflowError, ValueError, ZeroDivisionError) as exc:
+                v = compute(xs)
+            except _MATH_ERRORS as exc:
                 raise self._error(i, _reason(exc, xs)) from None
-            if i == last and self.vector_output:
-                if any(x - x != 0 for x in v):
-                    raise self._error(i, _non_finite(xs))
-            elif v - v != 0:  # inf - inf and nan - nan are nan: catches both
+            if v - v != 0:  # inf - inf and nan - nan are nan: catches both
                 raise self._error(i, _non_finite(xs))
             vals[i] = v
-            node.value = v
+        if self.vector_output:
+            i, compute, kids = self._steps[-1]
+            xs = [vals[j] for j in kids]
+            try:
+                v = compute(xs)
+            except _MATH_ERRORS as exc:
+                raise self._error(i, _reason(exc, xs)) from None
+            if any(x - x != 0 for x in v):
+                raise self._error(i, _non_finite(xs))
+            vals[i] = v
         self._values = vals
         self._snapshot = snapshot
-        return vals[-1]
+        return self._result()
+
+    def _result(self):
+        out = self._values[-1]
+        return list(out) if self.vector_output else out  # a copy: the caller may change it
 
     # --- backward ---------------------------------------------------------------------------------
     def backward(self, d=1.0):
@@ -224,8 +240,7 @@ class Graph:
                 if g - g != 0:
                     raise self._error(i, "infinite or NaN derivative")
                 nodes[i].grad += g
-        for i in self.op_indices:
-            nodes[i].grad = adj[i] if i != last or not self.vector_output else list(adj[i])
+        self._adjoints = adj
         for i in self._hooked:
             nodes[i].on_backward(adj[i])
 
@@ -245,8 +260,9 @@ class Graph:
         return d
 
     def zero_grad(self):
-        for node in self.nodes:
-            node.grad = 0.0
+        for i in self.leaf_indices:
+            self.nodes[i].grad = 0.0
+        self._adjoints = None
 
     # --- errors ---------------------------------------------------------------------------------
     def _error(self, i, reason):

@@ -35,10 +35,12 @@ class NeuralNetNode:
     #: True for nodes whose value is a list (Output, Softmax): allowed only at the root
     vector_valued = False
 
+    #: d(output)/d(this node), set by a backward pass
+    grad = 0.0
+
     def __init__(self, children=None, name=None):
         self.children = list(children) if children is not None else []
         self.name = name
-        self.grad = 0.0
         self._graph = None
 
     # --- the compiled view --------------------------------------------------------------------
@@ -112,6 +114,7 @@ class Leaf(NeuralNetNode):
     def __init__(self, value=0.0, name=None):
         super().__init__(None, name)
         self.value = value
+        self.grad = 0.0
         self._serial = next(_serial)
 
     def __repr__(self):
@@ -171,9 +174,29 @@ class Operation(NeuralNetNode):
         if "call" in cls.__dict__ or "symbol" in cls.__dict__:
             Operation._registry[cls.__name__] = cls
 
+    # An op's value and gradient live in the arrays of the last graph compiled with it (slot =
+    # (graph, index)), so the engine's loops write no attributes; these properties read them.
+    _slot = None
+
     def __init__(self, children=None, name=None):
         super().__init__(children, name)
         self._check_arity(len(self.children))
+
+    @property
+    def value(self):
+        """This node's value from the last forward pass (None before one)."""
+        if self._slot is None:
+            return None
+        graph, i = self._slot
+        return None if graph._values is None else graph._values[i]
+
+    @property
+    def grad(self):
+        """d(output)/d(this node) from the last backward pass (0.0 before one)."""
+        if self._slot is None:
+            return 0.0
+        graph, i = self._slot
+        return 0.0 if graph._adjoints is None else graph._adjoints[i]
 
     @classmethod
     def _check_arity(cls, n):

@@ -11,6 +11,7 @@ from importlib import resources
 import math
 from pathlib import Path
 import random
+import re
 
 from lark import Lark, Token, Tree
 from lark.exceptions import (UnexpectedCharacters, UnexpectedEOF, UnexpectedInput,
@@ -400,11 +401,11 @@ def parse(text, seed=None):
                     raise state.error("only the last statement can be a bare expression (the "
                                       "network's output); bind this one with a name", st)
                 root = _Build(state, scope.view()).transform(st.children[0])
-            elif last:
-                raise state.error("the program must end with an expression: the network's output",
-                                  st)
             else:
                 _STATEMENTS[st.data](state, scope, st)
+                if last:
+                    raise state.error("the program must end with an expression: the network's "
+                                      "output", st)
     if isinstance(root, list):
         root = Output(root)
     root.compile()
@@ -497,6 +498,9 @@ def _syntax_error(exc, text):
             message = "unexpected end of line"
         else:
             message = f"unexpected {tok.value!r}"
+            source_line = text.splitlines()[tok.line - 1] if tok.line else ""
+            if tok.value == "=" and re.match(r"\s*[A-Za-z_]\w*\s*\(", source_line):
+                message += " (to define a macro, write def name(a, b) = ...)"
         expected = {_readable(t) for t in exc.expected}
     elif isinstance(exc, UnexpectedCharacters):
         message = f"unexpected character {text[exc.pos_in_stream]!r}"

@@ -213,8 +213,11 @@ class _Printer:
         for k, (part, q) in enumerate(zip(parts, precs)):
             if k == 0:
                 out.append(part if q >= p else _paren(part, style))
-            elif p == SUM and op.symbol == "+" and _negative_number(part):
-                out.append(" - " + part[1:])  # a + (-2) reads as a - 2, and is the same float
+            elif p == SUM and (_negative_number(part) or q > p and _strip_negative_lead(part)):
+                # a + (-2) reads as a - 2, a - -2*y as a + 2*y: the same floats exactly, since
+                # negating is exact and (-2)*y == -(2*y)
+                flipped = " - " if op.symbol == "+" else " + "
+                out.append(flipped + part[1:] if isinstance(part, str) else [flipped, part])
             else:
                 # left-associative: an equal-precedence right operand keeps its parentheses,
                 # and so does a negative one (x*(-3), not x*-3)
@@ -225,6 +228,17 @@ class _Printer:
 
 def _negative_number(part):
     return isinstance(part, str) and part[:1] == "-" and part[1:2] in set("0123456789.")
+
+
+def _strip_negative_lead(rope):
+    """If the rope starts with a negative number, drop its minus sign (in place) and say so."""
+    holder = rope
+    while isinstance(holder, list) and holder and not isinstance(holder[0], str):
+        holder = holder[0]
+    if not isinstance(holder, list) or not holder or not _negative_number(holder[0]):
+        return False
+    holder[0] = holder[0][1:]
+    return True
 
 
 def _flatten(rope):

@@ -8,6 +8,10 @@ from .ops import (Abs, Add, Divide, Exp, Log, Max, Min, Multiply, Negate, Output
                   Sigmoid, Sign, Softmax, Step, Subtract, Tanh)
 from .parser import parse
 from .printer import funcify, latex
+from . import losses, optimizers
+from .io import load, save
+from .layers import dense
+from .train import History, train, train_model
 
 __version__ = "0.1.0"
 
@@ -17,4 +21,5 @@ __all__ = [
     "Add", "Subtract", "Multiply", "Divide", "Negate", "Power", "ReLU", "Sigmoid", "Tanh", "Exp",
     "Log", "Abs", "Step", "Sign", "Max", "Min", "Output", "Softmax",
     "TreenetError", "ParseError", "EvaluationError", "TrainingError",
+    "train", "train_model", "History", "losses", "optimizers", "load", "save", "dense",
 ]

@@ -1,0 +1,108 @@
+"""The demo `python -m treenet` runs: parse a network from a formula, train it, print the trained
+formula, a table of predictions and (when treenet.gradcheck is there) a gradient check.
+
+    python -m treenet                      XOR with sigmoid(linear(tanh(dense(3, x, y))))
+    python -m treenet --task line          is (x, y) above the line y = x?
+    python -m treenet "sigmoid(linear(relu(dense(4, x, y))))" --epochs 500 --seed 1"""
+
+import argparse
+import random
+import sys
+import time
+
+TASKS = {
+    "xor": dict(formula="input x, y\nsigmoid(linear(tanh(dense(3, x, y))))",
+                loss="bce", optimizer="adam", lr=0.05, epochs=300),
+    "line": dict(formula="input x, y\nsigmoid(p*relu(p*x + p*y + p) + p)",
+                 loss="bce", optimizer="adam", lr=0.02, epochs=30, seed=3),
+}
+
+
+def task_data(task, seed):
+    """(data, the rows to show in the prediction table)."""
+    if task == "xor":
+        data = [([0, 0], 0), ([0, 1], 1), ([1, 0], 1), ([1, 1], 0)]
+        return data, data
+    rng = random.Random(seed)
+    data = []
+    for _ in range(200):
+        x, y = rng.uniform(-1, 1), rng.uniform(-1, 1)
+        data.append(([x, y], 1 if y > x else 0))
+    shown = [([1, 0], 0), ([0, 1], 1), ([-5, 3], 1), ([0.5, 0.4], 0), ([0.4, 0.5], 1)]
+    return data, shown
+
+
+def parser():
+    ap = argparse.ArgumentParser(prog="python -m treenet", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("formula", nargs="?", help="the network, as a treenet program (inputs x, y); "
+                    "default: the task's own")
+    ap.add_argument("--task", choices=sorted(TASKS), default="xor", help="what to learn")
+    ap.add_argument("--epochs", type=int, help="training epochs (default: the task's)")
+    ap.add_argument("--lr", type=float, help="learning rate (default: the task's)")
+    ap.add_argument("--optimizer", choices=["sgd", "momentum", "adam"])
+    ap.add_argument("--seed", type=int, help="seed for the initial parameters and shuffling")
+    ap.add_argument("--save", metavar="PATH", help="save the trained network there")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    return ap
+
+
+def run(argv=None):
+    """Run the demo with command-line arguments `argv`; returns the exit status."""
+    import treenet
+    args = parser().parse_args(argv)
+    task = TASKS[args.task]
+    formula = args.formula or task["formula"]
+    seed = args.seed if args.seed is not None else task.get("seed", 0)
+    epochs = args.epochs if args.epochs is not None else task["epochs"]
+    lr = args.lr if args.lr is not None else task["lr"]
+    optimizer = args.optimizer or task["optimizer"]
+    try:
+        net = treenet.parse(formula, seed=seed)
+    except treenet.ParseError as exc:
+        print(f"treenet: cannot parse the network:\n{exc}", file=sys.stderr)
+        return 2
+    names = [i.name for i in net.inputs]
+    if len(names) != 2:
+        print(f"treenet: the {args.task} task has inputs x and y; this network has {names}",
+              file=sys.stderr)
+        return 2
+    data, shown = task_data(args.task, seed)
+
+    print(f"treenet demo: {args.task}")
+    print(f"network: {net.funcify(params='name')}")
+    print(f"         {len(net.parameters)} parameters, {len(net.graph)} nodes")
+    print(f"training: {optimizer}, loss {task['loss']}, lr {lr}, {epochs} epochs, "
+          f"{len(data)} samples, seed {seed}")
+    start = time.perf_counter()
+    try:
+        history = treenet.train(net, data, loss=task["loss"], optimizer=optimizer, lr=lr,
+                                epochs=epochs, seed=seed, progress=not args.quiet)
+    except treenet.TrainingError as exc:
+        print(f"treenet: {exc}", file=sys.stderr)
+        return 1
+    print(f"          {history} in {time.perf_counter() - start:.2f} s")
+    print("trained network:")
+    for line in net.funcify().splitlines():
+        print(f"    {line}")
+
+    print("predictions:")
+    print(f"    {names[0]:>6} {names[1]:>6} | target  output")
+    for x, t in shown:
+        print(f"    {x[0]:6g} {x[1]:6g} | {t:6g}  {net.predict(x):.4f}")
+
+    gradcheck = getattr(treenet, "gradcheck", None)
+    if gradcheck is not None:
+        print("gradient check (backward against finite differences):")
+        try:
+            result = gradcheck(net, data[0][0])
+        except TypeError:
+            result = gradcheck(net)
+        print(f"    {result}")
+    if args.save:
+        net.save(args.save)
+        print(f"saved to {args.save}")
+    return 0
+
+
+__all__ = ["run", "TASKS"]

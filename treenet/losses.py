@@ -1,0 +1,245 @@
+"""Loss functions, each a value and its derivative with respect to the prediction.
+
+Arguments come target first, as in the tutorials' `loss_fn(y_true, y_pred)`, so a loss can be
+passed straight to `train_model(model, mse, mse.derivative, data)`.
+
+Where the network ends in the function a loss pairs with (sigmoid for "bce", softmax for
+"cross_entropy"), `train` hands the loss the *logits* (the input of that last function) and uses
+the combined form: loss = softplus(z) - t*z and d/dz = sigmoid(z) - t for BCE, logsumexp(z) - t.z
+and d/dz = softmax(z) - t for cross-entropy. These never take the log of 0 and never divide by
+p*(1 - p), so a saturated output (sigmoid(40) == 1.0 exactly) still gets its exact gradient."""
+
+import math
+from collections.abc import Sequence
+
+from .errors import TreenetError
+
+#: how close to 0 and 1 a probability is clipped before a log, when no logits are available
+EPS = 1e-12
+
+
+class Loss:
+    """A loss: `value(target, prediction)` and `derivative(target, prediction)` (d/d prediction,
+    a list for vector predictions). `fuses` names the last op whose input (the logits) the loss
+    can take directly through `value_from_logits` / `derivative_from_logits`."""
+
+    name = "loss"
+    fuses = None
+    classification = False
+
+    def value(self, target, pred):
+        raise NotImplementedError
+
+    def derivative(self, target, pred):
+        raise NotImplementedError
+
+    def value_from_logits(self, target, z):
+        raise NotImplementedError
+
+    def derivative_from_logits(self, target, z):
+        raise NotImplementedError
+
+    def correct(self, target, pred):
+        """Whether a prediction counts as right (classification losses), else None."""
+        return None
+
+    def __call__(self, target, pred):
+        return self.value(target, pred)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class FunctionLoss(Loss):
+    """A loss made of two plain functions `loss_fn(y_true, y_pred)` and `grad_fn(y_true, y_pred)`
+    (the tutorials' way)."""
+
+    def __init__(self, loss_fn, grad_fn, name=None):
+        self._value, self._derivative = loss_fn, grad_fn
+        self.name = name or getattr(loss_fn, "__name__", "loss")
+
+    def value(self, target, pred):
+        return self._value(target, pred)
+
+    def derivative(self, target, pred):
+        return self._derivative(target, pred)
+
+    def __repr__(self):
+        return f"FunctionLoss({self.name})"
+
+
+class MSE(Loss):
+    """(y - t)^2, averaged over the components of a vector;  d/dy = 2*(y - t) (/ n)."""
+
+    name = "mse"
+
+    def value(self, target, pred):
+        if _is_vector(pred):
+            t = _as_vector(target, len(pred))
+            return math.fsum((y - ti) ** 2 for y, ti in zip(pred, t)) / len(pred)
+        return (pred - _scalar(target)) ** 2
+
+    def derivative(self, target, pred):
+        if _is_vector(pred):
+            t = _as_vector(target, len(pred))
+            n = len(pred)
+            return [2.0 * (y - ti) / n for y, ti in zip(pred, t)]
+        return 2.0 * (pred - _scalar(target))
+
+
+class BCE(Loss):
+    """-t*log(y) - (1 - t)*log(1 - y), y a probability (clipped to [EPS, 1 - EPS]);
+    d/dy = (y - t) / (y*(1 - y)). From the logit z of a sigmoid: softplus(z) - t*z, d/dz =
+    sigmoid(z) - t."""
+
+    name = "bce"
+    fuses = "sigmoid"
+    classification = True
+
+    def value(self, target, pred):
+        if _is_vector(pred):
+            t = _as_vector(target, len(pred))
+            return math.fsum(self.value(ti, y) for ti, y in zip(t, pred)) / len(pred)
+        t = _scalar(target)
+        y = min(max(pred, EPS), 1.0 - EPS)
+        return -t * math.log(y) - (1.0 - t) * math.log1p(-y)
+
+    def derivative(self, target, pred):
+        if _is_vector(pred):
+            t = _as_vector(target, len(pred))
+            return [self.derivative(ti, y) / len(pred) for ti, y in zip(t, pred)]
+        t = _scalar(target)
+        y = min(max(pred, EPS), 1.0 - EPS)
+        return (y - t) / (y * (1.0 - y))
+
+    def value_from_logits(self, target, z):
+        t = _scalar(target)
+        # softplus(z) - t*z, with softplus(z) = max(z, 0) + log1p(exp(-|z|)): no overflow
+        return max(z, 0.0) - t * z + math.log1p(math.exp(-abs(z)))
+
+    def derivative_from_logits(self, target, z):
+        return _sigmoid(z) - _scalar(target)
+
+    def correct(self, target, pred):
+        if _is_vector(pred):
+            return all(self.correct(ti, y) for ti, y in zip(_as_vector(target, len(pred)), pred))
+        return (pred >= 0.5) == (_scalar(target) >= 0.5)
+
+
+class CrossEntropy(Loss):
+    """-sum_i t_i*log(y_i), y a probability vector (each clipped to >= EPS), t one-hot or a class
+    index; d/dy_i = -t_i / y_i. From the logits z of a softmax: logsumexp(z) - t.z (for t summing
+    to 1), d/dz_i = softmax(z)_i*sum(t) - t_i. A scalar prediction is binary: the same as BCE."""
+
+    name = "cross_entropy"
+    fuses = "softmax"
+    classification = True
+
+    def value(self, target, pred):
+        if not _is_vector(pred):
+            return BCE().value(target, pred)
+        t = _as_vector(target, len(pred))
+        return -math.fsum(ti * math.log(max(y, EPS)) for ti, y in zip(t, pred) if ti)
+
+    def derivative(self, target, pred):
+        if not _is_vector(pred):
+            return BCE().derivative(target, pred)
+        t = _as_vector(target, len(pred))
+        return [-ti / max(y, EPS) if ti else 0.0 for ti, y in zip(t, pred)]
+
+    def value_from_logits(self, target, z):
+        t = _as_vector(target, len(z))
+        m = max(z)
+        lse = m + math.log(math.fsum(math.exp(zi - m) for zi in z))
+        return math.fsum(ti * (lse - zi) for ti, zi in zip(t, z) if ti)
+
+    def derivative_from_logits(self, target, z):
+        t = _as_vector(target, len(z))
+        total = math.fsum(t)
+        return [p * total - ti for p, ti in zip(_softmax(z), t)]
+
+    def correct(self, target, pred):
+        if not _is_vector(pred):
+            return BCE().correct(target, pred)
+        return _argmax(pred) == _class_of(target, len(pred))
+
+
+LOSSES = {"mse": MSE, "bce": BCE, "cross_entropy": CrossEntropy}
+
+mse = MSE()
+bce = BCE()
+cross_entropy = CrossEntropy()
+
+
+def get(loss):
+    """A Loss from a name ("mse", "bce", "cross_entropy") or a Loss object (returned as is)."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, str):
+        cls = LOSSES.get(loss.lower().replace("-", "_"))
+        if cls is None:
+            raise TreenetError(f"unknown loss {loss!r}; the losses are {', '.join(LOSSES)}")
+        return cls()
+    if isinstance(loss, type) and issubclass(loss, Loss):
+        return loss()
+    raise TreenetError(f"a loss is a name ({', '.join(LOSSES)}) or a treenet.losses.Loss, "
+                       f"got {loss!r}")
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def _is_vector(x):
+    return isinstance(x, Sequence) and not isinstance(x, str)
+
+
+def _scalar(target):
+    if _is_vector(target):
+        if len(target) != 1:
+            raise TreenetError(f"a scalar prediction needs a scalar target, got {target!r}")
+        target = target[0]
+    return float(target)
+
+
+def _as_vector(target, n):
+    """A target for an n-vector prediction: a list of n numbers, or a class index (one-hot)."""
+    if _is_vector(target):
+        if len(target) != n:
+            raise TreenetError(f"target {list(target)!r} has {len(target)} components, the "
+                               f"prediction {n}")
+        return [float(t) for t in target]
+    k = _class_index(target, n)
+    return [1.0 if i == k else 0.0 for i in range(n)]
+
+
+def _class_index(target, n):
+    if isinstance(target, bool) or not float(target).is_integer() or not 0 <= target < n:
+        raise TreenetError(f"class index {target!r} is not one of 0..{n - 1}")
+    return int(target)
+
+
+def _class_of(target, n):
+    if _is_vector(target):
+        return _argmax(target)
+    return _class_index(target, n)
+
+
+def _argmax(xs):
+    return max(range(len(xs)), key=xs.__getitem__)
+
+
+def _sigmoid(z):
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _softmax(z):
+    m = max(z)
+    es = [math.exp(zi - m) for zi in z]
+    total = math.fsum(es)
+    return [e / total for e in es]
+
+
+__all__ = ["Loss", "FunctionLoss", "MSE", "BCE", "CrossEntropy", "LOSSES", "mse", "bce",
+           "cross_entropy", "get", "EPS"]

@@ -21,7 +21,7 @@ FORMULA = "input x, y\nsoftmax(dense(3, tanh(dense(6, x, y))))"
 CENTERS = [(0.0, 1.0), (-0.9, -0.5), (0.9, -0.5)]
 
 
-def blobs(n_per_class=20, spread=0.35, seed=0):
+def blobs(n_per_class=20, spread=0.45, seed=0):
     """n points around each center, labelled with the center's index."""
     rng = random.Random(seed)
     data = []

@@ -85,6 +85,7 @@ def test_demo_runs_and_prints_the_trained_network(capsys):
     assert run(["--quiet"]) == 0
     out = capsys.readouterr().out
     assert "trained network:" in out and "predictions:" in out
-    rows = [line.split() for line in out.splitlines() if "|" in line][1:]
+    table = out.split("predictions:\n")[1].splitlines()[1:]
+    rows = [line.split() for line in table[:4]]
     assert [round(float(row[-1])) for row in rows] == [int(float(row[-2])) for row in rows]
     assert run(["sigmoid(x +", "--quiet"]) == 2

@@ -182,3 +182,12 @@ def test_non_finite_parameters_cannot_be_saved(tmp_path):
     with pytest.raises(TreenetError, match="finite"):
         net.save(tmp_path / "inf.tn")
     assert not (tmp_path / "inf.tn").exists()
+
+
+@pytest.mark.parametrize("name", ["w b", "exp", "input", "2w", "dense", "p"])
+def test_names_a_program_cannot_hold_are_refused_before_writing(tmp_path, name):
+    x = Input(name="x")
+    net = Sigmoid([Multiply([Parameter(0.5, name=name), x])])
+    with pytest.raises(TreenetError, match="rename it"):
+        net.save(tmp_path / "odd.tn")
+    assert not (tmp_path / "odd.tn").exists()

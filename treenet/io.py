@@ -18,8 +18,12 @@ complete file from a truncated one that happens to parse."""
 
 import math
 import os
+import re
 
 from .errors import ParseError, TreenetError
+from .printer import reserved_names
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\Z")
 
 HEADER = "# treenet network"
 TRAILER = "# end"
@@ -28,6 +32,13 @@ TRAILER = "# end"
 def dumps(net):
     """The text `save` writes."""
     graph = net.graph
+    from .parser import KEYWORDS, VECTOR_CALLS
+    reserved = reserved_names() | KEYWORDS | VECTOR_CALLS
+    for leaf in graph.inputs + graph.parameters:
+        if not _NAME.match(leaf.name) or leaf.name in reserved:
+            raise TreenetError(f"{type(leaf).__name__.lower()} {leaf.name!r} cannot be written in a "
+                               "treenet program (a name is letters, digits and _, and not a "
+                               "keyword or function name): rename it before saving")
     for param in graph.parameters:
         if not math.isfinite(param.value):
             raise TreenetError(f"parameter {param.name} is {param.value!r}: only finite values "
@@ -42,7 +53,11 @@ def save(net, path):
     """Write `net` to `path` (a path or a text file object) as a treenet program that `load`
     reads back bit-identically. Checks the round trip before writing."""
     text = dumps(net)
-    loaded = loads(text)
+    try:
+        loaded = loads(text)
+    except ParseError as exc:
+        raise TreenetError(f"this network prints as a program that does not parse back: {exc}") \
+            from None
     if loaded.funcify(params="p") != net.funcify(params="p"):
         raise TreenetError("this network does not print as a program that parses back to it "
                            "(a parameter or input named like a keyword or function?)")

@@ -266,3 +266,19 @@ def test_parameter_on_backward_is_the_tutorials_hook():
     train_model(hooked, losses.mse, losses.mse.derivative, data, epochs=4, print_every=None)
     train_model(plain, losses.mse, losses.mse.derivative, data, epochs=4, print_every=None)
     assert values(hooked) == values(plain)  # updated once each step: by the hook, not twice
+
+
+def test_a_step_that_overflows_stops_training_and_names_the_parameter():
+    net = treenet.parse("input x\nw = p(1.0)\nw*x")
+    with pytest.raises(TrainingError) as info:
+        train(net, [([1e150], 0.0)], lr=1e10, epochs=3, progress=False)
+    assert info.value.expression == "w" and (info.value.epoch, info.value.sample) == (0, 0)
+    assert values(net) == [1.0]
+
+
+def test_the_dense_helper_creates_parameters_as_the_language_does():
+    parsed = treenet.parse("input x, y\ndense(2, x, y)", seed=9)
+    x, y = Input(name="x"), Input(name="y")
+    built = treenet.Output(treenet.dense(2, [x, y], rng=random.Random(9)))
+    assert values(built) == values(parsed)
+    assert built.funcify() == parsed.funcify()

@@ -232,3 +232,32 @@ def test_softmax_output_is_stable():
 
 def test_vector_output_through_binding():
     assert parse("v = [x, 2*x]\nv").predict([2.0]) == [2.0, 4.0]
+
+
+# --- rebinding names that leaves already carry ----------------------------------------------------
+
+REBOUND = [
+    # (source, inputs in order, expected value, number of parameters)
+    # a rebound parameter name: the old parameter lives on through v
+    ("w = p(1)\nv = w\nw = p(2)\nv*w", [], 2.0, 2),
+    # the body's w is the input w (unbound at the def); the later w is a parameter
+    ("def f(a) = a*w\nw = p(2)\nf(3) + w", [5.0], 17.0, 1),
+    # x is an input in h, then rebound to a parameter
+    ("h = x\nx = p(2)\nh*x", [3.0], 6.0, 1),
+]
+
+
+@pytest.mark.parametrize("source,inputs,expected,n_params", REBOUND,
+                         ids=[c[0].replace("\n", "; ") for c in REBOUND])
+def test_rebinding_a_leaf_name_is_a_valid_program(source, inputs, expected, n_params):
+    net = parse(source)
+    assert len(net.parameters) == n_params
+    assert net.predict(inputs) == expected
+
+
+@pytest.mark.parametrize("source,inputs,expected,n_params", REBOUND,
+                         ids=[c[0].replace("\n", "; ") for c in REBOUND])
+def test_leaf_names_are_distinct(source, inputs, expected, n_params):
+    net = parse(source)
+    names = [leaf.name for leaf in net.inputs + net.parameters]
+    assert len(names) == len(set(names))

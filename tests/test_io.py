@@ -58,7 +58,8 @@ def random_program(rng):
 
 def outcome(net, point):
     """The prediction as exact bits (repr), or that it raises. (Not the error's text: the printer
-    writes a - (-2/p) as a + 2/p, the same number by IEEE sign symmetry but another node to name.)"""
+    writes a - (-2/p) as a + 2/p, the same number by IEEE sign symmetry but another node to
+    name.)"""
     try:
         v = net.predict(point)
     except EvaluationError:

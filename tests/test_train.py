@@ -237,7 +237,7 @@ def test_train_model_on_a_class_built_network_learns_fahrenheit_to_celsius(capsy
     weight, bias = values(model)
     assert weight == pytest.approx(5 / 9, abs=1e-6) and bias == pytest.approx(-160 / 9, abs=1e-6)
     printed = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in printed] == ["Epoch 0", "Epoch 5", "Epoch 10", "Epoch 15"]
+    assert [line.split(":")[0] for line in printed] == [f"Epoch {e}" for e in (0, 5, 10, 15)]
     assert printed[0] == f"Epoch 0: loss={history.loss[0]}"
 
 

@@ -36,9 +36,10 @@ def dumps(net):
     reserved = reserved_names() | KEYWORDS | VECTOR_CALLS
     for leaf in graph.inputs + graph.parameters:
         if not _NAME.match(leaf.name) or leaf.name in reserved:
-            raise TreenetError(f"{type(leaf).__name__.lower()} {leaf.name!r} cannot be written in a "
-                               "treenet program (a name is letters, digits and _, and not a "
-                               "keyword or function name): rename it before saving")
+            kind = type(leaf).__name__.lower()
+            raise TreenetError(f"{kind} {leaf.name!r} cannot be written in a treenet program "
+                               "(a name is letters, digits and _, and not a keyword or "
+                               "function name): rename it before saving")
     for param in graph.parameters:
         if not math.isfinite(param.value):
             raise TreenetError(f"parameter {param.name} is {param.value!r}: only finite values "

@@ -2,9 +2,9 @@
 
 Defaults are the usual ones (SGD and momentum lr=0.01, momentum 0.9; Adam lr=0.001, betas 0.9 and
 0.999, eps 1e-8). `lr=None` means each Parameter's own `learning_rate` (the tutorials'
-per-parameter rates); a number is the rate for all. A step is all or nothing: the new values and the new state are worked
-out first and applied only if every one is finite, so a failing step leaves the parameters (and
-the optimizer's memory) exactly as they were."""
+per-parameter rates); a number is the rate for all. A step is all or nothing: the new values
+and the new state are worked out first and applied only if every one is finite, so a failing step
+leaves the parameters (and the optimizer's memory) exactly as they were."""
 
 import math
 

@@ -87,6 +87,16 @@ def test_inputs_and_parameters_after_compile():
                                                                   ("b", 2.0, 0.0)]
 
 
+def test_predict_returns_a_float():
+    assert type(parse("x*2 + 1").predict([1])) is float
+
+
+def test_every_node_has_children():
+    x = Input(name="x")
+    assert x.children == [] and Parameter(1.0).children == [] and Constant(1.0).children == []
+    assert Add([x, Constant(1.0)]).children[0] is x
+
+
 def test_predict_sequence_and_mapping_agree():
     net = parse("x - 2*y")
     assert net.predict([5.0, 1.0]) == net.predict({"x": 5.0, "y": 1.0}) == 3.0

@@ -27,8 +27,12 @@ BAD = [
     ("sigmod(x)", 1, 1, "sigmoid"),
     ("y = 1\nz = tanhh(x)\nz", 2, 5, "tanh"),
     ("2*rellu(x)", 1, 3, "relu"),
+    ("max(x,\n  sigmod(y))", 2, 3, "sigmoid"),
+    ("def g(a) = sigmod(a)\ng(1)", 1, 12, "sigmoid"),
     # arity, naming the function
     ("relu(x, y)", 1, 1, "relu"),
+    ("a = 1\n\n\nb = relu(a, a)\nb", 4, 5, "relu"),
+    ("x = 1 # note\ny = sigmoid(x, x)\ny", 2, 5, "sigmoid"),
     ("x + sigmoid()", 1, 5, "sigmoid"),
     ("max(x)", 1, 1, "max"),
     ("min(x)", 1, 1, "min"),

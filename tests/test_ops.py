@@ -107,8 +107,10 @@ def points_for(cls):
     return found
 
 
-def _cases():
+def _cases(treenet_only=False):
     for cls in ops.scalar_ops():
+        if treenet_only and not cls.__module__.startswith("treenet"):
+            continue  # an op a test declares for its own purposes has no formula here
         yield pytest.param(cls, id=cls.__name__)
 
 
@@ -137,7 +139,7 @@ def test_every_op_has_sample_points(cls):
     assert len(points_for(cls)) >= 2
 
 
-@pytest.mark.parametrize("cls", _cases())
+@pytest.mark.parametrize("cls", _cases(treenet_only=True))
 def test_value_matches_reference_formula(cls):
     if cls.__name__ not in REFERENCE:
         pytest.fail(f"no independent formula for the new op {cls.__name__}: add it to REFERENCE")

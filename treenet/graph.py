@@ -102,11 +102,19 @@ class Graph:
         _name_leaves(self.inputs, "x", taken)
         _name_leaves(self.parameters, "p", taken)
         seen = {}
-        for leaf in self.inputs + self.parameters:
-            other = seen.setdefault(leaf.name, leaf)
-            if other is not leaf:
-                raise TreenetError(f"two different leaves are named {leaf.name!r} "
-                                   f"({type(other).__name__} and {type(leaf).__name__})")
+        for leaf in self.inputs:
+            if seen.setdefault(leaf.name, leaf) is not leaf:
+                raise TreenetError(f"two different inputs are named {leaf.name!r}: predict could "
+                                   "not tell them apart")
+        # a parameter whose name is taken (a rebound `w = p(..)`, or an input's name) gets the
+        # next free `name_2`, `name_3`, ...: parameters are found by name in saved programs
+        for leaf in self.parameters:
+            if seen.setdefault(leaf.name, leaf) is not leaf:
+                k = 2
+                while f"{leaf.name}_{k}" in seen or f"{leaf.name}_{k}" in taken:
+                    k += 1
+                leaf.name = f"{leaf.name}_{k}"
+                seen[leaf.name] = leaf
         self.leaf_indices = [i for i, c in enumerate(self.children) if c is None]
         self.op_indices = [i for i, c in enumerate(self.children) if c is not None]
         # which nodes depend on an input or parameter: only those need a derivative
@@ -125,8 +133,12 @@ class Graph:
         self._values = None
         self._adjoints = None
         self._snapshot = None
+        # a node reports the values of the first live graph it belongs to: compiling a sub-network
+        # (a loss reading a hidden layer, say) does not take it away from its network
         for i in self.op_indices:
-            self.nodes[i]._slot = (self, i)
+            slot = self.nodes[i]._slot
+            if slot is None or slot[0].root._graph is not slot[0]:
+                self.nodes[i]._slot = (self, i)
 
     def __len__(self):
         return len(self.nodes)

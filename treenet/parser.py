@@ -24,7 +24,7 @@ from .ops import Add, Divide, Multiply, Negate, Output, Power, Subtract, calls
 
 # Limits that turn runaway programs into errors instead of hangs: macros can double the network
 # at each level of nesting, so the text alone does not bound the size.
-MAX_NODES = 5_000_000
+MAX_NODES = 1_000_000
 MAX_MACRO_DEPTH = 60
 KEYWORDS = {"p", "def", "input"}
 VECTOR_CALLS = {"dense"}

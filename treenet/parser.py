@@ -87,7 +87,23 @@ class _Def:
 
     def __init__(self, name, params, body, scope):
         self.name, self.params, self.body, self.scope = name, params, body, scope
-        self.size = sum(1 for _ in body.iter_subtrees())
+        # the body in post-order, computed once: a call replays it instead of walking the tree
+        self.postfix = _postfix(body)
+        self.size = len(self.postfix)
+
+
+def _postfix(tree):
+    """The parse tree as a post-order list of (rule name, number of children) and tokens."""
+    out, stack = [], [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Tree):
+            out.append((item.data, len(item.children)))
+            stack.extend(item.children)
+        else:
+            out.append(item)
+    out.reverse()
+    return out
 
 
 class _Scope:
@@ -172,6 +188,19 @@ class _Build(Transformer_NonRecursive):
             return super().transform(tree)
         except VisitError as exc:  # lark wraps what a callback raises; ours are ParseErrors
             raise exc.orig_exc from None
+
+    def replay(self, postfix):
+        """transform() over a tree already flattened by _postfix (a macro body, called often)."""
+        stack = []
+        for item in postfix:
+            if type(item) is tuple:
+                rule, n = item
+                args = stack[len(stack) - n:]
+                del stack[len(stack) - n:]
+                stack.append(getattr(self, rule)(args))
+            else:
+                stack.append(item)
+        return stack[0]
 
     # --- leaves -------------------------------------------------------------------------------
     def number(self, children):
@@ -326,7 +355,7 @@ class _Build(Transformer_NonRecursive):
             _unliteral(a)
         state.depth += 1
         try:
-            return _Build(state, scope).transform(macro.body)
+            return _Build(state, scope).replay(macro.postfix)
         finally:
             state.depth -= 1
 

@@ -8,6 +8,9 @@ from .ops import (Abs, Add, Divide, Exp, Log, Max, Min, Multiply, Negate, Output
                   Sigmoid, Sign, Softmax, Step, Subtract, Tanh)
 from .parser import parse
 from .printer import funcify, latex
+from .symbolic import to_sympy
+from .derivative import derivative, gradient
+from .gradcheck import GradCheck, gradcheck
 from . import losses, optimizers
 from .io import load, save
 from .layers import dense
@@ -22,4 +25,5 @@ __all__ = [
     "Log", "Abs", "Step", "Sign", "Max", "Min", "Output", "Softmax",
     "TreenetError", "ParseError", "EvaluationError", "TrainingError",
     "train", "train_model", "History", "losses", "optimizers", "load", "save", "dense",
+    "to_sympy", "derivative", "gradient", "gradcheck", "GradCheck",
 ]

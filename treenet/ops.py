@@ -195,6 +195,7 @@ class ReLU(Operation):
 class Sigmoid(Operation):
     """sigmoid(x) = 1/(1 + e^-x)  (sigmoid' = sigmoid*(1 - sigmoid))"""
     call, notation = "sigmoid", "call"
+    latex = r"\sigma\left({args}\right)"
     formula = "sigmoid(x) = 1/(1 + exp(-x)); sigmoid' = sigmoid*(1 - sigmoid)"
 
     def compute(self, xs):
@@ -218,6 +219,7 @@ class Sigmoid(Operation):
 class Tanh(Operation):
     """tanh(x)  (tanh' = 1 - tanh^2)"""
     call, notation = "tanh", "call"
+    latex = r"\tanh\left({args}\right)"
     formula = "tanh(x); tanh' = 1 - tanh^2"
 
     def compute(self, xs):
@@ -236,6 +238,7 @@ class Tanh(Operation):
 class Exp(Operation):
     """exp(x)  (exp' = exp)"""
     call, notation = "exp", "call"
+    latex = r"\exp\left({args}\right)"  # not e^{...}: arguments are long
     formula = "exp(x); exp' = exp"
 
     def compute(self, xs):
@@ -254,6 +257,7 @@ class Exp(Operation):
 class Log(Operation):
     """log(x), natural, x > 0  (log' = 1/x)"""
     call, notation = "log", "call"
+    latex = r"\ln\left({args}\right)"
     formula = "log(x), x > 0; log'(x) = 1/x"
 
     def compute(self, xs):
@@ -274,6 +278,7 @@ class Log(Operation):
 class Abs(Operation):
     """abs(x)  (abs'(x) = sign(x); abs'(0) = 0)"""
     call, notation = "abs", "call"
+    latex = r"\left|{args}\right|"
     formula = "abs(x); abs'(x) = sign(x), abs'(0) = 0"
 
     def compute(self, xs):
@@ -312,6 +317,7 @@ class Step(Operation):
 class Sign(Operation):
     """sign(x) = 1, 0 or -1  (the derivative of abs)"""
     call, notation = "sign", "call"
+    latex = r"\operatorname{sgn}\left({args}\right)"
     formula = "sign(x) in {-1, 0, 1}; sign' = 0"
     piecewise_constant = True
 
@@ -370,6 +376,7 @@ class _Extreme(Operation):
 class Max(_Extreme):
     """max(a, b, ...)  (d/da = 1 for the first argument equal to the max, else 0)"""
     call = "max"
+    latex = r"\max\left({args}\right)"
     formula = "max(a, b, ...); the gradient goes to the first argument that attains it"
 
     def compute(self, xs):
@@ -385,6 +392,7 @@ class Max(_Extreme):
 class Min(_Extreme):
     """min(a, b, ...)  (d/da = 1 for the first argument equal to the min, else 0)"""
     call = "min"
+    latex = r"\min\left({args}\right)"
     formula = "min(a, b, ...); the gradient goes to the first argument that attains it"
 
     def compute(self, xs):

@@ -208,7 +208,8 @@ class _Printer:
                 exp = _paren(exp, style)
             return style.power(base, exp), POWER
         if style.divide is not None and op.symbol == "/":
-            return style.divide(parts[0], parts[1]), ATOM
+            # ranks as a power, not an atom: a fraction raised to a power keeps its parentheses
+            return style.divide(parts[0], parts[1]), POWER
         out = []
         for k, (part, q) in enumerate(zip(parts, precs)):
             if k == 0:

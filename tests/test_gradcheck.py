@@ -1,0 +1,143 @@
+"""treenet.gradcheck: the three-way report, its kink handling, and that it catches a wrong
+backward pass."""
+
+import math
+
+import pytest
+
+import treenet
+from treenet import Input, Parameter, Tanh
+
+
+def test_report_rows_and_values():
+    net = treenet.parse("w = p(0.5); tanh(w*x + y)")
+    report = treenet.gradcheck(net, {"x": 0.3, "y": -0.2})
+    assert [r.name for r in report] == ["x", "y", "w"]
+    z = 0.5 * 0.3 - 0.2
+    hand = {"x": 0.5 * (1 - math.tanh(z) ** 2), "y": 1 - math.tanh(z) ** 2,
+            "w": 0.3 * (1 - math.tanh(z) ** 2)}
+    for row in report:
+        assert row.status == "ok"
+        assert math.isclose(row.symbolic, hand[row.name], rel_tol=1e-14)
+        assert math.isclose(row.fd, hand[row.name], rel_tol=1e-8)
+        assert row.abs_error == abs(row.autodiff - row.symbolic)
+    assert report.ok and bool(report)
+    assert report.max_error <= 1e-15
+
+
+def test_prints_as_a_table_naming_each_variable():
+    net = treenet.parse("rate = p(0.5); sigmoid(rate*speed)")
+    text = str(treenet.gradcheck(net, {"speed": 2.0}))
+    lines = text.splitlines()
+    assert "autodiff" in lines[0] and "symbolic" in lines[0] and "finite diff" in lines[0]
+    assert lines[2].startswith("speed") and lines[3].startswith("rate")
+    assert lines[-1].startswith("ok")
+
+
+class WrongTanh(Tanh):
+    """tanh with a wrong local derivative (1 - out instead of 1 - out^2); not registered."""
+
+    def partials(self, xs, out):
+        return [1.0 - out]
+
+
+@pytest.mark.parametrize("method", ["all", "symbolic", "fd"])
+def test_catches_a_wrong_backward(method):
+    x = Input(0.7, name="x")
+    net = WrongTanh([x])
+    net.compile()
+    report = treenet.gradcheck(net, method=method)
+    assert not report.ok
+    assert report["x"].status == "FAIL"
+    assert report.max_error > 0.1
+    assert "FAILED" in str(report)
+
+
+def test_methods_fill_their_columns_only():
+    net = treenet.parse("sigmoid(p*x + p)", seed=0)
+    sym = treenet.gradcheck(net, {"x": 0.2}, method="symbolic")
+    fd = treenet.gradcheck(net, {"x": 0.2}, method="fd")
+    assert all(r.fd is None and r.symbolic is not None for r in sym)
+    assert all(r.symbolic is None and r.fd is not None for r in fd)
+    for a, b in zip(sym, fd):
+        assert math.isclose(a.symbolic, b.fd, rel_tol=1e-8)
+    with pytest.raises(treenet.TreenetError, match="method"):
+        treenet.gradcheck(net, {"x": 0.2}, method="exact")
+
+
+@pytest.mark.parametrize("method", ["all", "symbolic", "fd"])
+@pytest.mark.parametrize("source, point, var, left, right", [
+    ("relu(x)", {"x": 0.0}, "x", 0.0, 1.0),
+    ("abs(x)*2", {"x": 0.0}, "x", -2.0, 2.0),
+    ("max(x, y)", {"x": 1.0, "y": 1.0}, "x", 0.0, 1.0),
+    ("max(x, y)", {"x": 1.0, "y": 1.0}, "y", 0.0, 1.0),
+    ("min(x, 3*y)", {"x": 0.0, "y": 0.0}, "y", 3.0, 0.0),
+])
+def test_kink_is_reported_with_one_sided_derivatives(method, source, point, var, left, right):
+    net = treenet.parse(source)
+    report = treenet.gradcheck(net, point, method=method)
+    row = report[var]
+    assert row.status == "KINK"
+    assert (row.left, row.right) == (left, right)
+    assert report.ok
+    assert "KINK" in str(report)
+
+
+def test_kink_within_the_step_but_not_at_the_point():
+    net = treenet.parse("relu(x)")
+    report = treenet.gradcheck(net, {"x": 1e-7})  # inside the finite-difference stencil
+    row = report["x"]
+    assert row.status == "KINK" and row.autodiff == 1.0 and row.symbolic == 1.0
+    assert (row.left, row.right) == (1.0, 1.0)  # the derivative exists at the point
+    assert treenet.gradcheck(net, {"x": 1e-7}, method="symbolic")["x"].status == "ok"
+
+
+def test_point_and_grads_are_restored():
+    net = treenet.parse("w = p(0.25); w*x*x")
+    w = net.parameters[0]
+    net.predict({"x": 5.0})
+    w.grad = 123.0
+    report = treenet.gradcheck(net, {"x": 2.0, "w": 3.0})
+    assert report["w"].autodiff == 4.0 and report["x"].autodiff == 12.0
+    assert (w.value, w.grad, net.inputs[0].value) == (0.25, 123.0, 5.0)
+
+
+def test_wrt_restricts_the_rows():
+    net = treenet.parse("p*x + p*y + p", seed=1)
+    report = treenet.gradcheck(net, {"x": 1, "y": 2}, wrt=["y", "p2"])
+    assert [r.name for r in report] == ["y", "p2"]
+    with pytest.raises(treenet.TreenetError):
+        treenet.gradcheck(net, {"x": 1, "y": 2}, wrt=["q"])
+
+
+def test_vector_output_by_component():
+    net = treenet.parse("softmax(x, 2*x, y)")
+    with pytest.raises(treenet.TreenetError, match="component"):
+        treenet.gradcheck(net, {"x": 0.1, "y": 0.5})
+    for k in range(3):
+        assert treenet.gradcheck(net, {"x": 0.1, "y": 0.5}, component=k).ok
+
+
+def test_finite_differences_leaving_the_domain_are_not_a_failure():
+    net = treenet.parse("log(x)")
+    report = treenet.gradcheck(net, {"x": 1e-7})
+    row = report["x"]
+    assert row.fd is None and "domain" in row.note
+    assert row.status == "ok" and math.isclose(row.symbolic, 1e7, rel_tol=1e-12)
+
+
+def test_three_hundred_parameter_network_is_fast():
+    import time
+    net = treenet.parse("sigmoid(linear(tanh(dense(16, tanh(dense(16, x, y))))))", seed=0)
+    assert len(net.parameters) > 300
+    treenet.gradcheck(net, {"x": 0.5, "y": -0.3}, method="symbolic")  # builds sympy's rules once
+    start = time.perf_counter()
+    report = treenet.gradcheck(net, {"x": 0.5, "y": -0.3})
+    assert time.perf_counter() - start < 5.0
+    assert report.ok and report.max_error < 1e-12
+
+
+def test_power_of_a_zero_base_with_a_constant_exponent():
+    # sympy's general d/da a^b is b*a^b/a: the exact column must not divide by this 0
+    report = treenet.gradcheck(treenet.parse("relu(x)^2 + x"), {"x": -1.0})
+    assert report.ok and report["x"].symbolic == 1.0

@@ -1,0 +1,150 @@
+"""Symbolic reverse mode: the derivative of a network as another network.
+
+`derivative(net, "x")` walks the compiled graph once from the output down (the same sweep as the
+backward pass, but accumulating nodes instead of numbers): the adjoint of a node is the sum over
+its parents of parent-adjoint * local derivative, where the local derivatives are the nodes each
+op's `dnodes` builds. Each adjoint is one node, referred to by every term that needs it, so shared
+sub-expressions stay shared and the result grows linearly with the network (sympy's tree of the
+same derivative grows with the number of paths instead). The algebra builders fold constants
+(1*a -> a, a + 0 -> a), and branches that cannot reach `wrt` are never visited.
+
+The result is an ordinary network: it reads a copy of the forward nodes (so running it never
+touches the original's `.value`/`.grad` of inner nodes) and the *same* Input and Parameter leaves,
+so setting the inputs of one sets them for both, and training the original moves its derivative.
+Its inputs are those it still depends on (d/dx of p*x + y has no input y)."""
+
+import difflib
+
+from .errors import TreenetError
+from .graph import toposort
+from .nodes import Constant, Input, Leaf, NeuralNetNode, Parameter
+from . import algebra as B
+
+
+def derivative(node, wrt, component=None):
+    """d(output)/d(wrt) as a compiled network; `wrt` is an input or parameter, by name or node.
+
+    For a vector output (`[a, b]`, `softmax(...)`), pass `component=k` to differentiate output k;
+    softmax's component k is built as exp(a_k) / (exp(a_0) + ... ), the formula its sympy twin
+    uses."""
+    return gradient(node, [wrt], component)[0]
+
+
+def gradient(node, wrt=None, component=None):
+    """The derivatives with respect to several variables from one sweep (they share nodes).
+
+    `wrt`: a list of inputs/parameters (names or nodes); None for every input and parameter. Returns
+    a list of compiled networks when `wrt` is a list, else a dict by name."""
+    as_dict = wrt is None
+    graph = node.graph  # compiles, so every leaf has its name
+    if wrt is None:
+        wrt = list(graph.inputs) + list(graph.parameters)
+    targets = [_resolve(node, w) for w in wrt]
+    root = scalar_root(node, component)
+    if root is graph.output:
+        nodes, index, children = graph.nodes, graph.index, graph.children
+    else:  # a component of a vector output: its own, smaller order
+        nodes, index = toposort(root)
+        children = [None if isinstance(n, Leaf) else tuple(index[id(c)] for c in n.children)
+                    for n in nodes]
+    wanted = {index[id(t)] for t in targets if id(t) in index}
+    adjoints = _sweep(nodes, children, wanted)
+    results = []
+    for t in targets:
+        i = index.get(id(t))
+        d = adjoints[i] if i is not None and adjoints[i] is not None else Constant(0.0)
+        d.compile()
+        d._derivative_scope = _scope(node)
+        results.append(d)
+    if as_dict:
+        return {t.name: d for t, d in zip(targets, results)}
+    return results
+
+
+def scalar_root(node, component=None):
+    """The scalar network to differentiate: `node` itself, or component k of a vector output."""
+    graph = node.graph
+    out = graph.output
+    if not out.vector_valued:
+        if component is not None:
+            raise TreenetError("component= is only for vector outputs; this network gives one "
+                               "number")
+        return out
+    width = len(out.children)
+    if component is None:
+        raise TreenetError(f"the network gives a vector of {width}: differentiate one component "
+                           f"at a time with component=k (0 to {width - 1})")
+    if not isinstance(component, int) or not 0 <= component < width:
+        raise TreenetError(f"component must be an integer from 0 to {width - 1}, got "
+                           f"{component!r}")
+    if out.call == "softmax":
+        from .ops import Add, Divide, Exp
+        exps = [Exp([a]) for a in out.children]
+        return Divide([exps[component], Add(exps)])
+    return out.children[component]
+
+
+def _scope(node):
+    """Every leaf a name may refer to: the network's, and those of what it was derived from (so
+    the second derivative with respect to a variable the first one no longer contains is 0, not
+    an unknown name)."""
+    leaves = {leaf.name: leaf for leaf in list(node.graph.inputs) + list(node.graph.parameters)}
+    for name, leaf in getattr(node, "_derivative_scope", {}).items():
+        leaves.setdefault(name, leaf)
+    return leaves
+
+
+def _resolve(node, wrt):
+    if isinstance(wrt, str):
+        leaves = _scope(node)
+        if wrt not in leaves:
+            hint = difflib.get_close_matches(wrt, list(leaves), n=1)
+            raise TreenetError(f"{wrt!r} is not an input or parameter of the network"
+                               + (f"; did you mean {hint[0]!r}?" if hint else
+                                  f" (they are: {', '.join(leaves) or 'none'})"))
+        return leaves[wrt]
+    if isinstance(wrt, (Input, Parameter)):
+        return wrt  # a leaf the network does not read: the derivative is 0
+    if isinstance(wrt, NeuralNetNode):
+        raise TreenetError(f"can only differentiate with respect to an input or a parameter, "
+                           f"not a {type(wrt).__name__}")
+    raise TreenetError(f"wrt must be a name or an Input/Parameter node, got {wrt!r}")
+
+
+def _sweep(nodes, children, wanted):
+    """The adjoint node of every node in `wanted` (None where it is 0)."""
+    n = len(nodes)
+    # only nodes on a path from the output down to a wanted leaf get an adjoint
+    reaches = [i in wanted for i in range(n)]
+    for i, kids in enumerate(children):
+        if kids is not None:
+            reaches[i] = any(reaches[j] for j in kids)
+    # copies of the forward nodes the derivative reads (see the module docstring); leaves shared
+    copy = [None] * n
+    for i, node in enumerate(nodes):
+        if children[i] is None:
+            copy[i] = node
+        else:
+            copy[i] = node.copy_with([copy[j] for j in children[i]])
+            copy[i].name = node.name  # keeps a binding's name, so the derivative reads like it
+    terms = [[] for _ in range(n)]
+    if reaches[-1]:
+        terms[-1].append(B.const(1.0))
+    adjoint = [None] * n
+    for i in range(n - 1, -1, -1):
+        if not terms[i]:
+            continue
+        a = terms[i][0] if len(terms[i]) == 1 else B.add(*terms[i])
+        terms[i] = None  # done with: frees the list on long chains
+        adjoint[i] = a
+        kids = children[i]
+        if kids is None or B.is_const(a, 0.0) or nodes[i].piecewise_constant:
+            continue  # step and sign: derivative 0 wherever it exists (engine convention)
+        local = nodes[i].dnodes([copy[j] for j in kids], copy[i])
+        for j, d in zip(kids, local):
+            if reaches[j] and not B.is_const(d, 0.0):
+                terms[j].append(B.mul(a, d))
+    return [adjoint[i] if i in wanted else None for i in range(n)]
+
+
+__all__ = ["derivative", "gradient", "scalar_root"]

@@ -1,0 +1,94 @@
+"""The sympy bridge: a network as a sympy expression, built from each op's `to_sympy` twin.
+
+Inputs and parameters become real sympy symbols with their treenet names; numbers become sympy
+numbers (integers when the float is integral, so x^2 stays x**2). The graph is converted in
+topological order, each node once, so a shared sub-expression is one sympy object referred to by
+all its users: building is linear in the size of the graph, with no recursion.
+
+sympy's automatic simplification, though, walks the whole tree under each new node (tanh(u) asks
+whether u is finite, which expands u), and a tree with shared parts has exponentially many paths:
+a 14-deep network of two tanh neurons per layer takes seconds, 20 deep never finishes. So with
+`evaluate="auto"` a node is simplified by sympy while the tree under it is small, and kept exactly
+as the network writes it (sympy's `evaluate(False)`) once it is larger than `AUTO_LIMIT` nodes."""
+
+import math
+
+import sympy
+
+from .graph import toposort
+from .nodes import Constant, Input, Leaf, Parameter
+
+#: tree size (counting every path) above which `evaluate="auto"` stops sympy's simplification
+AUTO_LIMIT = 2000
+
+
+def number(v):
+    """A float as a sympy number: an Integer when integral (exact either way)."""
+    if math.isfinite(v) and v == int(v) and abs(v) < 2 ** 53:
+        return sympy.Integer(int(v))
+    return sympy.Float(v)  # the binary value exactly (53 bits), not its decimal rendering
+
+
+def symbol(leaf):
+    """The sympy symbol standing for an Input or Parameter: its name, real."""
+    return sympy.Symbol(leaf.name, real=True)
+
+
+def to_sympy(node, values=False, evaluate="auto"):
+    """The network under `node` as a sympy expression (a list of them for a vector output).
+
+    With `values=True`, returns `(expression, values)`, where `values` maps each input's and
+    parameter's symbol to its current value (a sympy Float), ready for `.subs` or `lambdify`.
+    `evaluate`: True lets sympy simplify every node as it is built, False keeps the network's
+    structure as written, "auto" (the default) simplifies small sub-expressions only (see the
+    module docstring for why)."""
+    if evaluate not in (True, False, "auto"):
+        raise ValueError("evaluate must be True, False or 'auto'")
+    graph = node.graph  # compiles: names every input and parameter
+    nodes, children = graph.nodes, graph.children
+    exprs = _convert(nodes, children, evaluate)
+    result = exprs[-1]
+    if not values:
+        return result
+    subs = {exprs[i]: sympy.Float(n.value) for i, n in enumerate(nodes)
+            if isinstance(n, (Input, Parameter))}
+    return result, subs
+
+
+def sympy_values(node):
+    """{symbol: value} for every input and parameter of the network (current values)."""
+    return {symbol(leaf): sympy.Float(leaf.value)
+            for leaf in list(node.inputs) + list(node.parameters)}
+
+
+def subtree_to_sympy(root, evaluate="auto"):
+    """Like `to_sympy` for a node that is not compiled on its own (a sub-expression, or a node
+    `derivative` built): converts what is under it without compiling it."""
+    nodes, index = toposort(root)
+    children = [None if isinstance(n, Leaf) else tuple(index[id(c)] for c in n.children)
+                for n in nodes]
+    return _convert(nodes, children, evaluate)[-1]
+
+
+def _convert(nodes, children, evaluate):
+    size = [1] * len(nodes)  # tree size: how big sympy's view of each node is (paths counted)
+    exprs = [None] * len(nodes)
+    for i, n in enumerate(nodes):
+        kids = children[i]
+        if kids is None:
+            if isinstance(n, Constant):
+                exprs[i] = number(n.value)
+            elif n.name is None:
+                raise ValueError("an input or parameter has no name: compile the network first")
+            else:
+                exprs[i] = symbol(n)
+            continue
+        size[i] = 1 + sum(size[j] for j in kids)
+        args = [exprs[j] for j in kids]
+        simplify = evaluate is True or (evaluate == "auto" and size[i] <= AUTO_LIMIT)
+        with sympy.evaluate(simplify):
+            exprs[i] = n.to_sympy(args)
+    return exprs
+
+
+__all__ = ["to_sympy", "sympy_values", "subtree_to_sympy", "symbol", "number", "AUTO_LIMIT"]

@@ -154,16 +154,15 @@ class Graph:
         """Set the inputs from a sequence in `inputs` order, a mapping by name, or one number."""
         inputs = self.inputs
         if isinstance(values, Mapping):
-            unknown = [k for k in values if k not in {i.name for i in inputs}]
-            if unknown:
-                names = [i.name for i in inputs]
-                hint = difflib.get_close_matches(str(unknown[0]), names, n=1)
-                raise EvaluationError(
-                    f"unknown input {unknown[0]!r}" + (f"; did you mean {hint[0]!r}?" if hint
-                                                       else f"; the inputs are {names}"))
+            # names the network does not read are ignored (a derivative may have lost an input
+            # its network has); a misspelt name still fails, as the input it meant is missing
             for node in inputs:
                 if node.name not in values:
-                    raise EvaluationError(f"missing value for input {node.name!r}")
+                    names = [k for k in values if isinstance(k, str)]
+                    hint = difflib.get_close_matches(node.name, names, n=1)
+                    raise EvaluationError(f"missing value for input {node.name!r}" +
+                                          (f" (given {hint[0]!r}: a misspelling?)" if hint
+                                           else ""))
                 node.value = _number(values[node.name], node.name)
             return
         if isinstance(values, (int, float)) and not isinstance(values, bool):

@@ -105,7 +105,30 @@ class NeuralNetNode:
         hook). The default does nothing."""
 
     def __repr__(self):
-        return f"{type(self).__name__}({self.children!r})"
+        return _repr(self)
+
+
+def _repr(root, limit=2000):
+    """`Type([children...])`, written iteratively and cut at `limit` characters: a deep network
+    must not hit the recursion limit, and a shared one must not print exponentially."""
+    out, size, stack = [], 0, [root]
+    while stack and size <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            text = item
+        elif isinstance(item, Leaf) or not isinstance(item, NeuralNetNode):
+            text = repr(item)
+        else:
+            text = f"{type(item).__name__}(["
+            stack.append("])")
+            for k, child in enumerate(reversed(item.children)):
+                stack.append(child)
+                if k < len(item.children) - 1:
+                    stack.append(", ")
+        out.append(text)
+        size += len(text)
+    text = "".join(out)
+    return text if not stack and size <= limit else text[:limit] + "...])"
 
 
 class Leaf(NeuralNetNode):

@@ -108,10 +108,9 @@ def points_for(cls):
 
 
 def _cases(treenet_only=False):
-    for cls in ops.scalar_ops():
-        if treenet_only and not cls.__module__.startswith("treenet"):
-            continue  # an op a test declares for its own purposes has no formula here
-        yield pytest.param(cls, id=cls.__name__)
+    # an op a test declares for its own purposes has no formula here
+    return [pytest.param(cls, id=cls.__name__) for cls in ops.scalar_ops()
+            if not treenet_only or cls.__module__.startswith("treenet")]
 
 
 def _symbols(n):

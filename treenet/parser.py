@@ -19,6 +19,7 @@ from lark.exceptions import (UnexpectedCharacters, UnexpectedEOF, UnexpectedInpu
 from lark.visitors import Transformer_NonRecursive, v_args
 
 from .errors import ParseError, TreenetError
+from .lalr import FastLALR, SyntaxFallback
 from .nodes import Constant, Input, Macro, NeuralNetNode, Parameter, using_rng
 from .ops import Add, Divide, Multiply, Negate, Output, Power, Subtract, calls
 
@@ -121,8 +122,9 @@ class _Scope:
         times.append(self.now)
         values.append(value)
 
-    def view(self, at=None, local=None):
-        return _View(self, self.now if at is None else at, local or {})
+    def view(self, at=None, local=None, live=False):
+        """The names visible now (or at time `at`); a live view follows later bindings too."""
+        return _View(self, None if live else self.now if at is None else at, local or {})
 
 
 class _View:
@@ -138,7 +140,7 @@ class _View:
         if entry is None:
             return default
         times, values = entry
-        if times[-1] <= self.at:
+        if self.at is None or times[-1] <= self.at:
             return values[-1]
         k = bisect.bisect_right(times, self.at) - 1
         return values[k] if k >= 0 else default
@@ -415,44 +417,100 @@ def parse(text, seed=None):
     if not isinstance(text, str):
         raise TreenetError(f"parse takes the program as a string, got {type(text).__name__}")
     rng = random.Random(seed) if seed is not None else random
-    state = _State(text)
-    try:
-        tree = _lark().parse(text)
-    except UnexpectedInput as exc:
-        raise _syntax_error(exc, text) from None
-    statements = tree.children
-    scope = _Scope()
+    program = _Program(_State(text))
     with using_rng(rng):
-        for k, st in enumerate(statements):
-            last = k == len(statements) - 1
-            if st.data == "output":
-                if not last:
-                    raise state.error("only the last statement can be a bare expression (the "
-                                      "network's output); bind this one with a name", st)
-                root = _Build(state, scope.view()).transform(st.children[0])
-            else:
-                _STATEMENTS[st.data](state, scope, st)
-                if last:
-                    raise state.error("the program must end with an expression: the network's "
-                                      "output", st)
+        try:
+            root = _fast().parse(text, program.reduce, program.shifted)
+        except SyntaxFallback:
+            try:
+                _lark().parse(text)
+            except UnexpectedInput as exc:
+                raise _syntax_error(exc, text) from None
+            raise ParseError("the program could not be parsed (lark accepts it, treenet's "
+                             "tables do not: please report this)") from None
     if isinstance(root, list):
         root = Output(root)
     root.compile()
     return root
 
 
-def _assign(state, scope, st):
-    tok, expr = st.children
+_FAST = None
+
+
+def _fast():
+    global _FAST
+    if _FAST is None:
+        _FAST = FastLALR(_grammar_text())
+    return _FAST
+
+
+class _Program:
+    """One parse's statements, run as the parser reduces them: a binding sees only what came
+    before it, and a `def` body (reduced while `in_def`) is kept as a tree for its calls."""
+
+    def __init__(self, state):
+        self.state = state
+        self.scope = _Scope()
+        self.build = _Build(state, self.scope.view(live=True))
+        self.in_def = False
+        self.at_start = True
+        self.first = None        # the first token of the statement being read
+        self.statements = []     # (kind, first token) of each statement, in order
+        self.root = None
+
+    def shifted(self, tok):
+        if tok is None:
+            return
+        kind = tok.type
+        if kind == "_NL" or kind == "SEMICOLON":
+            self.at_start = True
+            return
+        if self.at_start:
+            self.first, self.at_start = tok, False
+        if kind == "DEF":
+            self.in_def = True
+
+    def reduce(self, rule, children):
+        handler = _STATEMENTS.get(rule)
+        if handler is not None:
+            self.statements.append((rule, self.first))
+            return handler(self, Tree(rule, children))
+        if self.in_def or rule in ("names", "input_decl"):
+            return Tree(rule, children)
+        return getattr(self.build, rule)(children)
+
+
+def _output(program, st):
+    program.root = st.children[0]
+
+
+def _start(program, st):
+    state, statements = program.state, program.statements[:-1]  # the last one is `start`
+    for k, (kind, tok) in enumerate(statements):
+        last = k == len(statements) - 1
+        if kind == "output" and not last:
+            raise state.error("only the last statement can be a bare expression (the network's "
+                              "output); bind this one with a name", tok)
+        if last and kind != "output":
+            raise state.error("the program must end with an expression: the network's output",
+                              tok)
+    return program.root
+
+
+def _assign(program, st):
+    state, scope = program.state, program.scope
+    tok, value = st.children
     name = str(tok)
     _check_bindable(state, name, tok)
-    value = _Build(state, scope.view()).transform(expr)
     _unliteral(value)
     if isinstance(value, NeuralNetNode) and value.name is None and type(value) is not Constant:
         value.name = name  # a parameter is named by its binding; an op keeps it as a label
     scope.bind(name, value)
 
 
-def _define(state, scope, st):
+def _define(program, st):
+    state, scope = program.state, program.scope
+    program.in_def = False
     tok = st.children[0]
     params = [str(t) for t in st.children[1].children] if len(st.children) == 3 else []
     body = st.children[-1]
@@ -469,7 +527,8 @@ def _define(state, scope, st):
     scope.bind(name, _Def(name, params, body, scope.view()))
 
 
-def _declare(state, scope, st):
+def _declare(program, st):
+    state, scope = program.state, program.scope
     for decl in st.children:
         tok = decl.children[0]
         name = str(tok)
@@ -485,7 +544,8 @@ def _declare(state, scope, st):
         scope.bind(name, [state.input(f"{name}_{i}") for i in range(size)])
 
 
-_STATEMENTS = {"assign": _assign, "define": _define, "declare": _declare}
+_STATEMENTS = {"assign": _assign, "define": _define, "declare": _declare, "output": _output,
+               "start": _start}
 
 
 def _check_bindable(state, name, tok):

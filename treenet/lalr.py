@@ -1,0 +1,121 @@
+"""A fast runner for the LALR tables lark builds from grammar/treenet.lark.
+
+lark stays the source of truth: it reads the grammar, builds the parse table, the terminals and the
+per-rule callbacks (which drop anonymous tokens, inline `_rules` and `?rules`). What this module
+replaces is lark's generic token loop, which dominated parsing (about 3x slower): one regex made
+from lark's terminals, and one loop that shifts and reduces, handing each reduction straight to the
+caller instead of building a tree first. A program this loop cannot parse is handed back
+(`SyntaxFallback`) so lark's own parser reports the error, with its position and expected set."""
+
+import contextvars
+import re
+
+from lark import Lark, Token, Tree
+from lark.parsers.lalr_analysis import Shift
+
+_reduce = contextvars.ContextVar("treenet_reduce")
+
+
+class SyntaxFallback(Exception):
+    """The text is not in the language: lark's parser should be asked for the precise error."""
+
+
+class _Reduced:
+    """lark's tree_class for the fast tables: a reduction goes to the running parse's handler.
+    Rules lark inlines afterwards (`_sep`, its own `__start_star_0`...) stay lark Trees."""
+
+    def __new__(cls, data, children, meta=None):
+        if data[0] == "_":
+            return Tree(data, children)
+        return _reduce.get()(data, children)
+
+
+class FastLALR:
+    """Parses with lark's tables for `grammar`; newlines inside `brackets` are dropped."""
+
+    def __init__(self, grammar, start="start", brackets=(("LPAR", "RPAR"), ("LSQB", "RSQB")),
+                 newline="_NL"):
+        lark = Lark(grammar, parser="lalr", lexer="basic", tree_class=_Reduced,
+                    maybe_placeholders=False)
+        inner = lark.parser.parser.parser
+        table = inner.parse_table
+        self.states = table.states
+        self.start = table.start_states[start]
+        self.end = table.end_states[start]
+        self.callbacks = inner.callbacks
+        terminals = lark.terminals
+        word = re.compile(r"[A-Za-z_]\w*\Z")
+        # keywords ("def", "input") are lexed as names and renamed, as lark does
+        self.keywords = {t.pattern.value: t.name for t in terminals
+                         if t.pattern.type == "str" and word.match(t.pattern.value)}
+        lexed = [t for t in terminals if t.name not in self.keywords.values()]
+        # lark's order: priority, then longest possible match first ("**" before "*")
+        lexed.sort(key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value),
+                                  t.name))
+        self.regex = re.compile("|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})"
+                                         for t in lexed))
+        self.ignore = frozenset(lark.ignore_tokens)
+        self.opening = frozenset(a for a, _ in brackets)
+        self.closing = frozenset(b for _, b in brackets)
+        self.newline = newline
+
+    def parse(self, text, reduce, on_shift=None):
+        """Run the tables over `text`, calling reduce(rule, children) for each reduction and
+        on_shift(token) for each token shifted; returns what the start rule reduced to."""
+        states, callbacks, end = self.states, self.callbacks, self.end
+        match, keywords, ignore = self.regex.match, self.keywords, self.ignore
+        opening, closing, newline = self.opening, self.closing, self.newline
+        stack, values = [self.start], []
+        pos, size, line, line_start, depth = 0, len(text), 1, 0, 0
+        token_context = _reduce.set(reduce)
+        try:
+            while True:
+                if pos < size:
+                    m = match(text, pos)
+                    if m is None:
+                        raise SyntaxFallback(pos)
+                    kind, value, end_pos = m.lastgroup, m.group(), m.end()
+                    if kind in ignore or (kind == newline and depth):
+                        breaks = value.count("\n")
+                        if breaks:
+                            line += breaks
+                            line_start = value.rindex("\n") + pos + 1
+                        pos = end_pos
+                        continue
+                    if kind == "NAME":
+                        kind = keywords.get(value, kind)
+                    elif kind in opening:
+                        depth += 1
+                    elif kind in closing and depth:
+                        depth -= 1
+                    tok = Token(kind, value, pos, line, pos - line_start + 1)
+                    if kind == newline:
+                        line += value.count("\n")
+                        line_start = value.rindex("\n") + pos + 1
+                    pos = end_pos
+                else:
+                    kind, tok = "$END", None
+                while True:
+                    action = states[stack[-1]].get(kind)
+                    if action is None:
+                        raise SyntaxFallback(pos)
+                    op, arg = action
+                    if op is Shift:
+                        stack.append(arg)
+                        values.append(tok)
+                        if on_shift is not None:
+                            on_shift(tok)
+                        break
+                    n = len(arg.expansion)
+                    if n:
+                        children = values[-n:]
+                        del values[-n:]
+                        del stack[-n:]
+                    else:
+                        children = []
+                    values.append(callbacks[arg](children))
+                    stack.append(states[stack[-1]][arg.origin.name][1])
+                    if kind == "$END" and stack[-1] == end:
+                        return values[-1]
+        finally:
+            _reduce.reset(token_context)

@@ -24,10 +24,18 @@ class _Reduced:
     """lark's tree_class for the fast tables: a reduction goes to the running parse's handler.
     Rules lark inlines afterwards (`_sep`, its own `__start_star_0`...) stay lark Trees."""
 
+    # lark passes rule names as Tokens, whose == is slow; look up plain strings by identity
+    # (the Tokens are kept alive here, so an id is never reused)
+    _names = {}
+
     def __new__(cls, data, children, meta=None):
-        if data[0] == "_":
-            return Tree(data, children)
-        return _reduce.get()(data, children)
+        entry = cls._names.get(id(data))
+        if entry is None:
+            entry = cls._names[id(data)] = (str(data), data)
+        name = entry[0]
+        if name[0] == "_":
+            return Tree(name, children)
+        return _reduce.get()(name, children)
 
 
 class FastLALR:

@@ -422,6 +422,9 @@ def parse(text, seed=None):
         try:
             root = _fast().parse(text, program.reduce, program.shifted)
         except SyntaxFallback:
+            if not re.sub(r"#[^\n]*|[\s;]", "", text):
+                raise ParseError("the program is empty: it needs an expression, the network's "
+                                 "output", 1, 1, text) from None
             try:
                 _lark().parse(text)
             except UnexpectedInput as exc:

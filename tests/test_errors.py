@@ -22,7 +22,8 @@ BAD = [
     ("a = 1\nb = (a +\n  2))\nb", 3, 5, ")"),
     ("(x + 1", 1, 7, "end of input"),
     ("relu(x", 1, 7, "end of input"),
-    ("", 1, 1, "end of input"),
+    ("", 1, 1, "the program is empty"),
+    ("# only a comment\n;", 1, 1, "the program is empty"),
     # unknown functions, with a did-you-mean
     ("sigmod(x)", 1, 1, "sigmoid"),
     ("y = 1\nz = tanhh(x)\nz", 2, 5, "tanh"),

@@ -48,7 +48,7 @@ def _context(source, line, column, width=100):
     """The source line (clipped around the column) and a caret under the column."""
     if source is None:
         return ""
-    lines = source.splitlines() or [""]
+    lines = source.split("\n")  # as the parser counts lines: only \n ends one
     if not 1 <= line <= len(lines):
         text = ""
     else:

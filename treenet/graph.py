@@ -182,7 +182,8 @@ class Graph:
     def forward(self):
         """The output's value; recomputed only when an input, parameter or constant changed."""
         snapshot = [leaf.value for leaf in self._leaf_nodes]
-        if self._values is not None and snapshot == self._snapshot:
+        if self._values is not None and snapshot == self._snapshot and (
+                0.0 not in snapshot or _same_zeros(snapshot, self._snapshot)):
             return self._result()
         self._values = self._adjoints = None
         vals = [None] * len(self.nodes)
@@ -257,14 +258,22 @@ class Graph:
 
     def _seed(self, d):
         if not self.vector_output:
-            if isinstance(d, Iterable) and not isinstance(d, str):
-                raise TreenetError("backward of a scalar output takes one number")
+            if isinstance(d, bool) or not isinstance(d, (int, float)):
+                try:
+                    d = float(d)  # a numpy scalar, say
+                except (TypeError, ValueError):
+                    raise TreenetError(f"backward of a scalar output takes one number, "
+                                       f"got {d!r}") from None
             return float(d)
         width = len(self.output.children)
         if isinstance(d, (int, float)):
             raise TreenetError(f"backward of a vector output takes a list of {width} "
                                "upstream derivatives")
-        d = [float(x) for x in d]
+        try:
+            d = [float(x) for x in d]
+        except (TypeError, ValueError):
+            raise TreenetError(f"backward of a vector output takes a list of {width} numbers, "
+                               f"got {d!r}") from None
         if len(d) != width:
             raise TreenetError(f"backward of a vector output of {width} takes {width} upstream "
                                f"derivatives, got {len(d)}")
@@ -279,6 +288,11 @@ class Graph:
     def _error(self, i, reason):
         from .printer import describe
         return EvaluationError(reason, describe(self.nodes[i]))
+
+
+def _same_zeros(a, b):
+    """0.0 == -0.0, but they are different inputs (1/x, or the sign of a product, tells)."""
+    return all(x != 0 or math.copysign(1.0, x) == math.copysign(1.0, y) for x, y in zip(a, b))
 
 
 def _number(v, name):

@@ -4,8 +4,8 @@ lark stays the source of truth: it reads the grammar, builds the parse table, th
 per-rule callbacks (which drop anonymous tokens, inline `_rules` and `?rules`). What this module
 replaces is lark's generic token loop, which dominated parsing (about 3x slower): one regex made
 from lark's terminals, and one loop that shifts and reduces, handing each reduction straight to the
-caller instead of building a tree first. A program this loop cannot parse is handed back
-(`SyntaxFallback`) so lark's own parser reports the error, with its position and expected set."""
+caller instead of building a tree first. A program this loop cannot parse stops it with
+`SyntaxFallback`: where, what was found, and the terminals the table expected there."""
 
 import contextvars
 import re
@@ -17,7 +17,14 @@ _reduce = contextvars.ContextVar("treenet_reduce")
 
 
 class SyntaxFallback(Exception):
-    """The text is not in the language: lark's parser should be asked for the precise error."""
+    """The text is not in the language. Says where (`pos`, `line`, `column`), what was found
+    (`token`, None for a character no terminal matches, or the `$END` token) and which
+    terminals the parser could have taken there (`expected`)."""
+
+    def __init__(self, pos, line, column, token, expected):
+        super().__init__(f"syntax error at line {line}, column {column}")
+        self.pos, self.line, self.column = pos, line, column
+        self.token, self.expected = token, expected
 
 
 class _Reduced:
@@ -63,6 +70,7 @@ class FastLALR:
         self.regex = re.compile("|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})"
                                          for t in lexed))
         self.ignore = frozenset(lark.ignore_tokens)
+        self.patterns = {t.name: t.pattern for t in terminals}
         self.opening = frozenset(a for a, _ in brackets)
         self.closing = frozenset(b for _, b in brackets)
         self.newline = newline
@@ -81,7 +89,7 @@ class FastLALR:
                 if pos < size:
                     m = match(text, pos)
                     if m is None:
-                        raise SyntaxFallback(pos)
+                        raise self._error(stack, pos, line, pos - line_start + 1, None)
                     kind, value, end_pos = m.lastgroup, m.group(), m.end()
                     if kind in ignore or (kind == newline and depth):
                         breaks = value.count("\n")
@@ -102,11 +110,12 @@ class FastLALR:
                         line_start = value.rindex("\n") + pos + 1
                     pos = end_pos
                 else:
-                    kind, tok = "$END", None
+                    kind = "$END"
+                    tok = Token(kind, "", pos, line, pos - line_start + 1)
                 while True:
                     action = states[stack[-1]].get(kind)
                     if action is None:
-                        raise SyntaxFallback(pos)
+                        raise self._error(stack, tok.start_pos, tok.line, tok.column, tok)
                     op, arg = action
                     if op is Shift:
                         stack.append(arg)
@@ -127,3 +136,11 @@ class FastLALR:
                         return values[-1]
         finally:
             _reduce.reset(token_context)
+
+    def _error(self, stack, pos, line, column, token):
+        expected = {name for name in self.states[stack[-1]] if name.isupper()}
+        return SyntaxFallback(pos, line, column, token, expected)
+
+    def terminal_pattern(self, name):
+        """lark's pattern for terminal `name` (None if there is none)."""
+        return self.patterns.get(name)

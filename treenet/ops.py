@@ -28,7 +28,7 @@ class Add(Operation):
     formula = "a + b + ...; d/da = 1"
 
     def compute(self, xs):
-        return sum(xs)
+        return sum(xs[1:], xs[0])  # sum(xs) starts from int 0, and 0 + -0.0 loses the sign
 
     def partials(self, xs, out):
         return [1.0] * len(xs)

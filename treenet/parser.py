@@ -13,10 +13,8 @@ from pathlib import Path
 import random
 import re
 
-from lark import Lark, Token, Tree
-from lark.exceptions import (UnexpectedCharacters, UnexpectedEOF, UnexpectedInput,
-                             UnexpectedToken, VisitError)
-from lark.visitors import Transformer_NonRecursive, v_args
+from lark import Token, Tree
+from lark.visitors import Transformer
 
 from .errors import ParseError, TreenetError
 from .lalr import FastLALR, SyntaxFallback
@@ -31,6 +29,11 @@ KEYWORDS = {"p", "def", "input"}
 VECTOR_CALLS = {"dense"}
 
 
+def reserved_names():
+    """Every name a binding may not take: the keywords and the built-in functions."""
+    return KEYWORDS | VECTOR_CALLS | set(calls())
+
+
 def _grammar_text():
     # installed: the wheel maps grammar/ into the package; source checkout: the top-level folder
     try:
@@ -43,34 +46,7 @@ def _grammar_text():
         encoding="utf-8")
 
 
-class _BracketNewlines:
-    """Drop newlines inside open brackets, so an expression may go on over several lines."""
-
-    always_accept = ("_NL",)
-
-    def process(self, stream):
-        depth = 0
-        for tok in stream:
-            if tok.type in ("LPAR", "LSQB"):
-                depth += 1
-            elif tok.type in ("RPAR", "RSQB"):
-                depth = max(depth - 1, 0)
-            elif tok.type == "_NL" and depth:
-                continue
-            yield tok
-
-
-_LARK = None
 _MISSING = object()
-
-
-def _lark():
-    global _LARK
-    if _LARK is None:
-        # no propagate_positions: it doubles the parse time; errors take positions from tokens
-        _LARK = Lark(_grammar_text(), parser="lalr", postlex=_BracketNewlines(),
-                     maybe_placeholders=False)
-    return _LARK
 
 
 def grammar_path():
@@ -178,18 +154,12 @@ class _State:
         return node
 
 
-class _Build(Transformer_NonRecursive):
+class _Build(Transformer):
     """Builds nodes from one expression's parse tree, in a given scope."""
 
     def __init__(self, state, scope):
         super().__init__()
         self.state, self.scope = state, scope
-
-    def transform(self, tree):
-        try:
-            return super().transform(tree)
-        except VisitError as exc:  # lark wraps what a callback raises; ours are ParseErrors
-            raise exc.orig_exc from None
 
     def replay(self, postfix):
         """transform() over a tree already flattened by _postfix (a macro body, called often)."""
@@ -339,7 +309,7 @@ class _Build(Transformer_NonRecursive):
             raise self.state.error("dense takes a number of units (a positive integer) and then "
                                    "its inputs: dense(16, x, y)", tok)
         units = int(args[0].value)
-        inputs = _flatten(args[1:])
+        inputs = [self._scalar(a, tok) for a in _flatten(args[1:])]
         self.state.spend(units * (3 * len(inputs) + 2), tok)
         from .nodes import Linear
         return [Linear(list(inputs)).expanded() for _ in range(units)]
@@ -416,21 +386,18 @@ def parse(text, seed=None):
     values of `p` parameters reproducible."""
     if not isinstance(text, str):
         raise TreenetError(f"parse takes the program as a string, got {type(text).__name__}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, str, bytes))):
+        raise TreenetError(f"seed must be an integer (or a string), got {seed!r}")
     rng = random.Random(seed) if seed is not None else random
     program = _Program(_State(text))
     with using_rng(rng):
         try:
             root = _fast().parse(text, program.reduce, program.shifted)
-        except SyntaxFallback:
+        except SyntaxFallback as exc:
             if not re.sub(r"#[^\n]*|[\s;]", "", text):
                 raise ParseError("the program is empty: it needs an expression, the network's "
                                  "output", 1, 1, text) from None
-            try:
-                _lark().parse(text)
-            except UnexpectedInput as exc:
-                raise _syntax_error(exc, text) from None
-            raise ParseError("the program could not be parsed (lark accepts it, treenet's "
-                             "tables do not: please report this)") from None
+            raise _syntax_error(exc, text) from None
     if isinstance(root, list):
         root = Output(root)
     root.compile()
@@ -563,52 +530,36 @@ def _check_bindable(state, name, tok):
 # --- syntax errors ----------------------------------------------------------------------------
 
 _READABLE = {"NAME": "a name", "NUMBER": "a number", "_NL": "a new line", "$END": "end of input",
-             "SEMICOLON": "';'"}
+             "SEMICOLON": "';'", "POW": "'^'"}
 
 
 def _readable(terminal):
     if terminal in _READABLE:
         return _READABLE[terminal]
-    try:
-        pattern = _lark().get_terminal(terminal).pattern
-    except KeyError:
-        return terminal.lower()
-    if pattern.type == "str":
+    pattern = _fast().terminal_pattern(terminal)
+    if pattern is not None and pattern.type == "str":
         return repr(pattern.value)
-    if terminal == "POW":
-        return "'^'"
     return terminal.lower()
 
 
 def _syntax_error(exc, text):
-    expected = None
-    if isinstance(exc, UnexpectedToken):
-        tok = exc.token
-        if tok.type == "$END":
-            message = "unexpected end of input"
-        elif tok.type == "_NL":
-            message = "unexpected end of line"
-        else:
-            message = f"unexpected {tok.value!r}"
-            source_line = text.splitlines()[tok.line - 1] if tok.line else ""
-            if tok.value == "=" and re.match(r"\s*[A-Za-z_]\w*\s*\(", source_line):
-                message += " (to define a macro, write def name(a, b) = ...)"
-        expected = {_readable(t) for t in exc.expected}
-    elif isinstance(exc, UnexpectedCharacters):
-        message = f"unexpected character {text[exc.pos_in_stream]!r}"
-        expected = {_readable(t) for t in exc.allowed or ()}
-    elif isinstance(exc, UnexpectedEOF):
-        message = "unexpected end of input"
-        expected = {_readable(t) for t in exc.expected}
-    else:
-        message = str(exc)
+    """The ParseError for a SyntaxFallback: what was found, where, and what could have been."""
+    tok = exc.token
     line, column = exc.line, exc.column
-    at_end = isinstance(exc, UnexpectedEOF) or (
-        isinstance(exc, UnexpectedToken) and exc.token.type == "$END")
-    if at_end or line is None or line < 0:  # point past the last character
-        lines = text.splitlines() or [""]
+    if tok is None:
+        message = f"unexpected character {text[exc.pos]!r}"
+    elif tok.type == "$END":
+        message = "unexpected end of input"
+        lines = text.split("\n")  # point just past the last character
         line, column = len(lines), len(lines[-1]) + 1
-    return ParseError(message, line, column, text, expected)
+    elif tok.type == "_NL":
+        message = "unexpected end of line"
+    else:
+        message = f"unexpected {tok.value!r}"
+        source_line = text.split("\n")[tok.line - 1]
+        if tok.value == "=" and re.match(r"\s*[A-Za-z_]\w*\s*\(", source_line):
+            message += " (to define a macro, write def name(a, b) = ...)"
+    return ParseError(message, line, column, text, {_readable(t) for t in exc.expected})
 
 
 __all__ = ["parse", "grammar_path", "Token", "Tree"]

@@ -10,10 +10,10 @@ import re
 
 from .graph import toposort
 from .nodes import Constant, Input, Leaf, Parameter
-from .ops import ATOM, POWER, SUM, UNARY, Multiply, Output, calls
+from .ops import ATOM, POWER, SUM, UNARY, Multiply, Output
+from .parser import reserved_names
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\Z")
-KEYWORDS = {"p", "def", "input"}
 
 
 def number(v):
@@ -25,11 +25,6 @@ def number(v):
     if v == int(v) and abs(v) < 1e16:
         return str(int(v))
     return repr(v)
-
-
-def reserved_names():
-    """Names a binding may not take: keywords and function names."""
-    return KEYWORDS | set(calls())
 
 
 def funcify(root, params="value"):

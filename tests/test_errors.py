@@ -272,3 +272,46 @@ PATHOLOGICAL = {
 @pytest.mark.parametrize("text", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
 def test_pathological_text_gives_a_clean_result(text):
     _exercise(text)
+
+
+# --- a def's body is checked where it stands, even if the macro is never called ------------------
+
+DEF_BODY_ERRORS = [
+    # (source, line, column, fragment)
+    ("def f(a) = sigmod(a)\n1", 1, 12, "did you mean 'sigmoid'"),
+    ("def f(a) = a(2)\n1", 1, 12, "a is a value"),
+    ("def f(a) = 2*f(a)\n1", 1, 14, "recursive"),
+    ("c = 2\ndef f(a) = c(a)\n1", 2, 12, "c is a value"),
+    ("def g(a) = a\ndef f(a) = g(a) + h(a)\n1", 2, 19, "unknown function 'h'"),
+]
+
+
+@pytest.mark.parametrize("source,line,column,fragment", DEF_BODY_ERRORS)
+def test_a_def_body_is_checked_at_the_def(source, line, column, fragment):
+    with pytest.raises(ParseError) as info:
+        parse(source)
+    assert (info.value.line, info.value.column) == (line, column)
+    assert fragment in str(info.value)
+
+
+def test_a_vector_argument_to_dense_is_refused_with_a_position():
+    with pytest.raises(ParseError) as info:
+        parse("dense(2, softmax(1, 2))")
+    assert (info.value.line, info.value.column) == (1, 1)
+
+
+@pytest.mark.parametrize("d", ["a", None, [1.0], {"x": 1}])
+def test_backward_of_a_scalar_output_refuses_anything_but_a_number(d):
+    with pytest.raises(TreenetError):
+        parse("x*2").backward(d)
+
+
+@pytest.mark.parametrize("d", ["ab", None, [1.0], [1.0, "a"], 2.0])
+def test_backward_of_a_vector_output_refuses_a_wrong_list(d):
+    with pytest.raises(TreenetError):
+        parse("softmax(x, 1)").backward(d)
+
+
+def test_a_seed_that_is_not_a_number_is_a_treenet_error():
+    with pytest.raises(TreenetError):
+        parse("p", seed=[1])

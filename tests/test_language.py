@@ -261,3 +261,22 @@ def test_leaf_names_are_distinct(source, inputs, expected, n_params):
     net = parse(source)
     names = [leaf.name for leaf in net.inputs + net.parameters]
     assert len(names) == len(set(names))
+
+
+# --- inputs: declared ones stay, and a def's free names count where the def is written ----------
+
+def test_declared_inputs_stay_in_the_network_even_if_unused():
+    net = parse("input x, y\ny*2")
+    assert [i.name for i in net.inputs] == ["x", "y"]
+    assert net.predict([100.0, 3.0]) == 6.0
+
+
+def test_free_names_of_a_def_body_are_inputs_in_text_order():
+    # z is written (in the def) before x is: the inputs follow the text, not the expansion
+    net = parse("def f(a) = a*z\nf(x)")
+    assert [i.name for i in net.inputs] == ["z", "x"]
+    assert net.predict({"z": 2.0, "x": 5.0}) == 10.0
+
+
+def test_inputs_of_a_def_never_called_are_not_part_of_the_network():
+    assert [i.name for i in parse("def f(a) = a*z\nx + 1").inputs] == ["x"]

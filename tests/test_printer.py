@@ -324,3 +324,35 @@ def test_printed_text_is_a_valid_program_for_every_op():
         n = max(lo, 2) if hi is None else lo
         net = cls([Input(name=f"v{k}") for k in range(n)])
         parse(net.funcify())  # must not raise
+
+
+# --- a sum with a negated term reads as a difference, and is the same float --------------------
+
+NEGATED_TERMS = [
+    ("x + -y", "x - y"),
+    ("x - -y", "x + y"),
+    ("x + -(y*z)", "x - y*z"),
+    ("x + -(y + z)", "x - (y + z)"),
+    ("x - -(y - z)", "x + (y - z)"),
+]
+
+
+@pytest.mark.parametrize("source,expected", NEGATED_TERMS)
+def test_negated_terms_print_as_differences(source, expected):
+    net = treenet.parse(source)
+    assert net.funcify() == expected
+    point = [1.25, -2.5, 0.75][:len(net.inputs)]
+    assert treenet.parse(net.funcify()).predict(point) == net.predict(point)
+
+
+def test_signed_zero_survives_a_sum_and_the_cache():
+    net = treenet.parse("x + -0.0")
+    assert math.copysign(1.0, net.predict([-0.0])) == -1.0
+    net = treenet.parse("1/x")
+    assert net.predict([2.0]) == 0.5
+    with pytest.raises(treenet.EvaluationError):
+        net.predict([0.0])
+    assert treenet.parse("x*y").predict([0.0, 1.0]) == 0.0
+    times = treenet.parse("x*y")
+    assert math.copysign(1.0, times.predict([0.0, 1.0])) == 1.0
+    assert math.copysign(1.0, times.predict([-0.0, 1.0])) == -1.0  # the cache sees the sign

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from treenet import ParseError, parse
+from treenet import parse
 
 DEFAULT_LIMIT = 1000
 REPEATS = 20_000  # `h = tanh(p*h + p)`: 5 nodes each, so 100,000 nodes
@@ -30,31 +30,20 @@ def default_recursion_limit():
 # --- deep nesting -----------------------------------------------------------------------------
 
 def test_ten_thousand_deep_parentheses():
-    text = "(" * 10_000 + "x" + ")" * 10_000
-    try:
-        net = parse(text)
-    except ParseError:
-        return  # a clean refusal is allowed
+    # the spec allows a clean ParseError here; treenet parses it, and this pins that
+    net = parse("(" * 10_000 + "x" + ")" * 10_000)
     assert net.predict([2.5]) == 2.5
 
 
 def test_ten_thousand_deep_sum():
-    text = "x + (" * 10_000 + "x" + ")" * 10_000
-    try:
-        net = parse(text)
-    except ParseError:
-        return
+    net = parse("x + (" * 10_000 + "x" + ")" * 10_000)
     net.predict([1.5])
     net.backward()
     assert (net.predict([1.5]), net.inputs[0].grad) == (10_001 * 1.5, 10_001.0)
 
 
 def test_ten_thousand_deep_calls_print_and_parse_back():
-    text = "relu(" * 10_000 + "x" + ")" * 10_000
-    try:
-        net = parse(text)
-    except ParseError:
-        return
+    net = parse("relu(" * 10_000 + "x" + ")" * 10_000)
     assert parse(net.funcify()).predict([0.75]) == 0.75
 
 

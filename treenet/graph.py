@@ -5,7 +5,7 @@ before parents, the output last) and, for each node, `children` as a tuple of in
 order (None for a leaf). Forward and backward are loops over that order, with no per-op code and
 no recursion, so depth is limited by memory only."""
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 import difflib
 import math
 
@@ -94,7 +94,9 @@ class Graph:
                     raise TreenetError(f"{type(node).__name__} gives a vector: it can only be the "
                                        "output of a network, not feed another node")
                 self.children.append(tuple(self.index[id(c)] for c in node.children))
-        self.inputs = sorted((n for n in self.nodes if isinstance(n, Input)),
+        # inputs the root declares (`input x, y`) are part of the network even if unused
+        declared = [n for n in getattr(root, "declared_inputs", ()) if id(n) not in self.index]
+        self.inputs = sorted([n for n in self.nodes if isinstance(n, Input)] + declared,
                              key=lambda n: n._serial)
         self.parameters = sorted((n for n in self.nodes if isinstance(n, Parameter)),
                                  key=lambda n: n._serial)

@@ -37,6 +37,8 @@ class NeuralNetNode:
 
     #: d(output)/d(this node), set by a backward pass
     grad = 0.0
+    #: inputs that belong to the network even if the output does not read them (`input x, y`)
+    declared_inputs = ()
 
     def __init__(self, children=None, name=None):
         self.children = list(children) if children is not None else []

@@ -258,26 +258,13 @@ class _Build(Transformer):
         tok = children[0]
         name = str(tok)
         args = children[1] if len(children) > 1 else []
-        if name == "p":
+        op = _callee(self.state, self.scope, name, tok)
+        if op == "p":
             return self._parameter(tok, args)
-        target = self.scope.get(name)
-        if isinstance(target, _Def):
-            return self._expand(target, args, tok)
-        if target is not None:
-            raise self.state.error(f"{name} is a value, not a function", tok)
-        if name == "dense":
+        if isinstance(op, _Def):
+            return self._expand(op, args, tok)
+        if op == "dense":
             return self._dense(tok, args)
-        op = calls().get(name)
-        if op is None and isinstance(self.scope.scope.view().get(name), _Def):
-            raise self.state.error(f"{name} is defined later: a macro can call only macros "
-                                   "defined before it (so it cannot call itself)", tok)
-        if op is None:
-            known = sorted(set(calls()) | VECTOR_CALLS | {"p"} |
-                           self.scope.macros())
-            hint = difflib.get_close_matches(name, known, n=1)
-            message = f"unknown function {name!r}"
-            message += f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(known)})"
-            raise self.state.error(message, tok)
         self.state.spend(len(args) + 1, tok)
         if issubclass(op, Macro) or op.vector_valued or op.arity_range()[1] is None:
             args = _flatten(args)  # variadic calls and macros take vectors as lists of arguments
@@ -342,6 +329,29 @@ class _Build(Transformer):
         return value
 
 
+def _callee(state, view, name, tok):
+    """What a call to `name` calls, seen from `view`: "p", "dense", a user macro (_Def) or an op
+    class; a ParseError (with a did-you-mean) if the name is not a function there."""
+    if name == "p" or name == "dense":
+        return name
+    target = view.get(name)
+    if isinstance(target, _Def):
+        return target
+    if target is not None:
+        raise state.error(f"{name} is a value, not a function", tok)
+    op = calls().get(name)
+    if op is not None:
+        return op
+    if isinstance(view.scope.view().get(name), _Def):
+        raise state.error(f"{name} is defined later: a macro can call only macros defined "
+                          "before it (so it cannot call itself)", tok)
+    known = sorted(set(calls()) | VECTOR_CALLS | {"p"} | view.macros())
+    hint = difflib.get_close_matches(name, known, n=1)
+    message = f"unknown function {name!r}"
+    message += f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(known)})"
+    raise state.error(message, tok)
+
+
 def _unliteral(value):
     if type(value) is Constant:
         value._literal = False  # a number bound to a name is a value, not text: p(c) is refused
@@ -400,6 +410,8 @@ def parse(text, seed=None):
             raise _syntax_error(exc, text) from None
     if isinstance(root, list):
         root = Output(root)
+    if program.declared:
+        root.declared_inputs = program.declared  # declared inputs stay, used or not
     root.compile()
     return root
 
@@ -426,6 +438,7 @@ class _Program:
         self.at_start = True
         self.first = None        # the first token of the statement being read
         self.statements = []     # (kind, first token) of each statement, in order
+        self.declared = []       # inputs named by `input` statements
         self.root = None
 
     def shifted(self, tok):
@@ -494,7 +507,36 @@ def _define(program, st):
         _check_bindable(state, str(t), t)
     # names in the body mean what they mean here; the macro is not in its own scope, so a call to
     # itself in the body is an error, never an endless expansion
-    scope.bind(name, _Def(name, params, body, scope.view()))
+    view = scope.view()
+    _check_body(state, view, body, params, name)
+    scope.bind(name, _Def(name, params, body, view))
+
+
+_ARGUMENT = object()
+
+
+def _check_body(state, view, body, params, name):
+    """Check a def's body where it stands: every call must be to a function (even if the macro
+    is never called), and its free names become inputs now, so inputs keep the order in which
+    the text first mentions them."""
+    local = view.scope.view(view.at, {p: _ARGUMENT for p in params})
+    reserved = reserved_names()
+    stack = [body]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, Tree):
+            continue
+        if item.data == "call":
+            tok = item.children[0]
+            if str(tok) == name:
+                raise state.error(f"{name} calls itself: a macro cannot be recursive (its "
+                                  "expansion would never end)", tok)
+            _callee(state, local, str(tok), tok)
+        elif item.data == "name":
+            free = str(item.children[0])
+            if free not in reserved and local.get(free, _MISSING) is _MISSING:
+                state.input(free)
+        stack.extend(reversed(item.children))
 
 
 def _declare(program, st):
@@ -505,13 +547,16 @@ def _declare(program, st):
         _check_bindable(state, name, tok)
         if len(decl.children) == 1:
             scope.bind(name, state.input(name))
+            program.declared.append(state.input(name))
             continue
         size_tok = decl.children[1]
         size = _integer(size_tok)
         if size is None or size < 1:
             raise state.error("the size of an input vector is a positive integer", size_tok)
         state.spend(size, size_tok)
-        scope.bind(name, [state.input(f"{name}_{i}") for i in range(size)])
+        vector = [state.input(f"{name}_{i}") for i in range(size)]
+        program.declared.extend(vector)
+        scope.bind(name, vector)
 
 
 _STATEMENTS = {"assign": _assign, "define": _define, "declare": _declare, "output": _output,

@@ -124,6 +124,7 @@ class _Printer:
         self.nodes, self.children, self.style, self.params = nodes, children, style, params
         self.graph = graph
         self.sep = statements_sep or style.statement_sep
+        self.negated = {}
 
     def render(self):
         nodes, children, style = self.nodes, self.children, self.style
@@ -194,7 +195,9 @@ class _Printer:
             return style.vector(parts), ATOM
         if notation == "prefix":
             part = parts[0] if precs[0] > UNARY else _paren(parts[0], style)
-            return [style.prefix(op), part], UNARY
+            rope = [style.prefix(op), part]
+            self.negated[id(rope)] = (parts[0], precs[0])  # for a + -b -> a - b
+            return rope, UNARY
         p = op.precedence
         if p == POWER:
             base = parts[0] if precs[0] > POWER else _paren(parts[0], style)
@@ -209,6 +212,11 @@ class _Printer:
         for k, (part, q) in enumerate(zip(parts, precs)):
             if k == 0:
                 out.append(part if q >= p else _paren(part, style))
+            elif p == SUM and id(part) in self.negated:
+                # a + (-b) prints a - b and a - (-b) prints a + b: the same floats exactly
+                inner, inner_prec = self.negated[id(part)]
+                out.append(" - " if op.symbol == "+" else " + ")
+                out.append(inner if inner_prec > SUM else _paren(inner, style))
             elif p == SUM and (_negative_number(part) or q > p and _strip_negative_lead(part)):
                 # a + (-2) reads as a - 2, a - -2*y as a + 2*y: the same floats exactly, since
                 # negating is exact and (-2)*y == -(2*y)

@@ -128,3 +128,41 @@ def test_correct(loss, target, pred, right):
 def test_bad_targets_are_errors(target):
     with pytest.raises(TreenetError):
         CrossEntropy().value(target, [0.2, 0.3, 0.5])
+
+
+@pytest.mark.parametrize("name, hint", [("mes", "mse"), ("bec", "bce"),
+                                        ("crossentropy", "cross_entropy")])
+def test_a_misspelt_loss_gets_a_did_you_mean(name, hint):
+    with pytest.raises(TreenetError, match=f"unknown loss '{name}'; did you mean '{hint}'"):
+        losses.get(name)
+
+
+@pytest.mark.parametrize("loss, target, pred, message", [
+    (MSE(), None, 0.5, "needs a number as its target, got None"),
+    (MSE(), {"t": 1}, 0.5, "needs a number as its target"),
+    (MSE(), "1", 0.5, "needs a number"),
+    (MSE(), [1.0, None], [0.5, 0.5], "must be a number, got None"),
+    (BCE(), "a", 0.5, "needs a number"),
+    (CrossEntropy(), "a", [0.2, 0.8], "class index 0..1"),
+])
+def test_a_target_that_is_not_a_number_is_a_treenet_error(loss, target, pred, message):
+    with pytest.raises(TreenetError, match=message):
+        loss.value(target, pred)
+    with pytest.raises(TreenetError, match=message):
+        loss.derivative(target, pred)
+
+
+@pytest.mark.parametrize("loss, target, width, ok", [
+    (MSE(), 2.5, None, True), (MSE(), [3], None, True), (MSE(), [1, 2], 2, True),
+    (MSE(), 1, 2, True), (MSE(), 2, 2, False), (MSE(), True, None, False),
+    (BCE(), 1, None, True), (BCE(), 2, None, False), (BCE(), -0.1, None, False),
+    (BCE(), [0.5, 1.5], 2, False), (CrossEntropy(), 0.5, None, True),
+    (CrossEntropy(), 2, None, False), (CrossEntropy(), 2, 3, True), (CrossEntropy(), 3, 3, False),
+    (CrossEntropy(), [0, 1, 0], 3, True), (CrossEntropy(), [0, 2, 0], 3, False),
+])
+def test_check_target(loss, target, width, ok):
+    if ok:
+        loss.check_target(target, width)
+    else:
+        with pytest.raises(TreenetError):
+            loss.check_target(target, width)

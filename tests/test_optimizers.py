@@ -123,3 +123,25 @@ def test_optimizers_by_name():
         optimizers.get("rmsprop")
     with pytest.raises(TreenetError):
         Momentum(momentum=1.0)
+
+
+def test_a_misspelt_optimizer_gets_a_did_you_mean():
+    with pytest.raises(TreenetError, match="unknown optimizer 'adma'; did you mean 'adam'"):
+        optimizers.get("adma")
+    with pytest.raises(TreenetError, match="the optimizers are sgd, momentum, adam"):
+        optimizers.get("lbfgs")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: SGD(lr="fast"), "lr must be a positive finite number"),
+    (lambda: SGD(lr=0), "lr must be a positive"),
+    (lambda: Adam(lr=math.nan), "lr must be a positive"),
+    (lambda: Momentum(momentum="high"), r"momentum must be a number in \[0, 1\)"),
+    (lambda: Adam(beta1=None), "beta1 must be a number"),
+    (lambda: Adam(beta2=1.0), "beta2"),
+    (lambda: Adam(eps="tiny"), "eps must be a positive finite number"),
+    (lambda: optimizers.get("sgd", lr="fast"), "lr must be a positive"),
+])
+def test_bad_settings_say_what_was_expected(make, message):
+    with pytest.raises(TreenetError, match=message):
+        make()

@@ -282,3 +282,155 @@ def test_the_dense_helper_creates_parameters_as_the_language_does():
     built = treenet.Output(treenet.dense(2, [x, y], rng=random.Random(9)))
     assert values(built) == values(parsed)
     assert built.funcify() == parsed.funcify()
+
+
+# --- bad arguments: a clear TreenetError that says what was expected, never a raw TypeError -----
+
+SCALAR = "input x\nw = p(0.5)\nw*x"
+VECTOR = "input x, y\nsoftmax(dense(3, x, y))"
+
+
+@pytest.mark.parametrize("formula, data, kwargs, message", [
+    (SCALAR, [([0.6], None)], {}, r"data\[0\]: .*needs a number as its target, got None"),
+    (SCALAR, [([0.6], {"t": 1.0})], {}, r"data\[0\]: .*needs a number as its target"),
+    (SCALAR, [([0.6], "1")], {}, r"needs a number as its target, got '1'"),
+    (SCALAR, [([0.6], 1.0), ([0.6], [1.0, 2.0])], {}, r"data\[1\]: .*one number"),
+    (SCALAR, [([0.6], math.nan)], {}, "finite"),
+    (SCALAR, [([0.6], 2)], dict(loss="bce"), r"bce targets are probabilities.*\[0, 1\], got 2"),
+    (SCALAR, [([0.6], -0.5)], dict(loss="cross_entropy"), r"in \[0, 1\]"),
+    (VECTOR, [([1, 2], 3)], dict(loss="cross_entropy"),
+     r"list of 3 numbers or a class index 0\.\.2"),
+    (VECTOR, [([1, 2], 1.5)], dict(loss="cross_entropy"), "class index"),
+    (VECTOR, [([1, 2], [1, 0])], dict(loss="cross_entropy"), "2 components but the network has 3"),
+    (VECTOR, [([1, 2], [2, 0, 0])], dict(loss="cross_entropy"), "probabilities"),
+    (VECTOR, [([1, 2], [0, None, 1])], dict(loss="mse"), "must be a number, got None"),
+    (SCALAR, 5, {}, "data must be a list of .inputs, target. pairs, got int"),
+    (SCALAR, {"x": 1.0}, {}, "data must be a list"),
+    (SCALAR, [([0.6], 1.0)], dict(lr="fast"), "lr must be a positive finite number.*'fast'"),
+    (SCALAR, [([0.6], 1.0)], dict(lr=-0.1), "lr must be a positive"),
+    (SCALAR, [([0.6], 1.0)], dict(lr=math.inf), "lr must be a positive"),
+    (SCALAR, [([0.6], 1.0)], dict(optimizer="adma"),
+     "unknown optimizer 'adma'; did you mean 'adam'"),
+    (SCALAR, [([0.6], 1.0)], dict(loss="mes"), "unknown loss 'mes'; did you mean 'mse'"),
+    (SCALAR, [([0.6], 1.0)], dict(seed=[1]), "seed must be None or an integer"),
+])
+def test_bad_training_arguments_say_what_was_expected(formula, data, kwargs, message):
+    net = treenet.parse(formula, seed=0)
+    before = values(net)
+    with pytest.raises(TreenetError, match=message):
+        train(net, data, epochs=2, progress=False, **kwargs)
+    assert values(net) == before  # refused before the first step
+
+
+def test_good_targets_of_every_shape_are_accepted():
+    vector = treenet.parse(VECTOR, seed=0)
+    train(vector, [([1, 2], 2), ([0, 1], [0.2, 0.3, 0.5]), ([1, 0], (0, 1, 0))],
+          loss="cross_entropy", epochs=1, progress=False)
+    scalar = treenet.parse(SCALAR)
+    train(scalar, [([0.6], 1), ([0.2], [0.0]), ([0.1], 0.25)], loss="bce", epochs=1,
+          progress=False)
+    train(treenet.parse("input x\n[p*x, p*x]", seed=0), [([1.0], 1), ([2.0], [0.5, -3.0])],
+          epochs=1, progress=False)  # mse on a vector: a list, or a class index (one-hot)
+
+
+def test_not_a_network():
+    with pytest.raises(TreenetError, match="takes a network"):
+        train("p*x", [([1.0], 1.0)], progress=False)
+    with pytest.raises(TreenetError, match="takes a network"):
+        train_model(None, losses.mse, losses.mse.derivative, [([1.0], 1.0)])
+
+
+def test_a_loss_overflow_is_reported_as_overflow():
+    # exp(500) is finite, its square is not: the mse loss overflows
+    net = treenet.parse("input x\nexp(p(5)*x)")
+    with pytest.raises(TrainingError) as info:
+        train(net, [([100.0], 0.0)], progress=False)
+    err = info.value
+    assert (err.epoch, err.sample, err.expression) == (0, 0, "mse(target, output)")
+    assert "overflow in the mse loss" in str(err) and "epoch 0, sample 0" in str(err)
+    assert "34" not in str(err) and "Numerical result" not in str(err)
+    assert net.parameters[0].value == 5.0
+
+
+def failing_loss(y_true, y_pred):
+    return y_true + "a"
+
+
+@pytest.mark.parametrize("loss_fn, grad_fn, message, cause", [
+    (failing_loss, losses.mse.derivative, "loss_fn failing_loss raised TypeError", TypeError),
+    (losses.mse, lambda t, y: "steep", "loss_grad_fn returned 'steep'.*must be a number", None),
+    (lambda t, y: [t, y], losses.mse.derivative, "loss_fn returned .*must be a number", None),
+    (lambda t, y: 1 / 0, losses.mse.derivative, "loss_fn raised ZeroDivisionError",
+     ZeroDivisionError),
+])
+def test_train_model_wraps_errors_from_the_users_functions(loss_fn, grad_fn, message, cause):
+    model = treenet.parse("input x\nw = p(0.5)\nw*x")
+    data = [([1.0], 1.0), ([2.0], 2.0)]
+    with pytest.raises(TrainingError, match=message) as info:
+        train_model(model, loss_fn, grad_fn, data, epochs=3, print_every=None)
+    err = info.value
+    assert (err.epoch, err.sample) == (0, 0) and "epoch 0, sample 0" in str(err)
+    assert type(err.__cause__) is cause if cause else err.__cause__ is None
+    assert values(model) == [0.5]
+
+
+def test_train_model_names_the_epoch_and_sample_where_a_users_function_fails():
+    calls = []
+
+    def flaky(y_true, y_pred):
+        calls.append(1)
+        if len(calls) == 5:  # epoch 1 (0-based), sample 1
+            raise KeyError("flaky")
+        return (y_true - y_pred) ** 2
+
+    model = treenet.parse("input x\nw = p(0.5)\nw*x")
+    with pytest.raises(TrainingError, match="epoch 1, sample 1") as info:
+        train_model(model, flaky, losses.mse.derivative, [([1.0], 1.0), ([2.0], 2.0),
+                                                          ([3.0], 3.0)], epochs=3)
+    assert (info.value.epoch, info.value.sample) == (1, 1)
+    assert isinstance(info.value.__cause__, KeyError)
+
+
+def test_train_model_checks_a_vector_derivatives_length():
+    model = treenet.parse("input x\n[p*x, p*x]", seed=0)
+    with pytest.raises(TrainingError, match="2 outputs, so it must be a list of 2 numbers"):
+        train_model(model, lambda t, y: 0.0, lambda t, y: [1.0], [([1.0], [1.0, 1.0])],
+                    epochs=1, print_every=None)
+
+
+def test_a_failing_on_backward_hook_is_a_training_error():
+    class Broken(Parameter):
+        def on_backward(self, derivative):
+            raise RuntimeError("hook broke")
+
+    model = Multiply([Broken(0.5), Input(name="x")])
+    with pytest.raises(TrainingError, match="on_backward hook raised RuntimeError") as info:
+        train_model(model, losses.mse, losses.mse.derivative, [([1.0], 1.0)], epochs=1,
+                    print_every=None)
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("mse", None), "loss_fn must be a function"),
+    ((losses.mse, 2.0), "loss_grad_fn must be a function"),
+])
+def test_train_model_wants_functions(args, message):
+    model = treenet.parse("input x\np*x", seed=0)
+    with pytest.raises(TreenetError, match=message):
+        train_model(model, *args, [([1.0], 1.0)], epochs=1)
+
+
+@pytest.mark.parametrize("print_every", ["10", -1, 2.5])
+def test_train_model_print_every(print_every):
+    model = treenet.parse("input x\np*x", seed=0)
+    with pytest.raises(TreenetError, match="print_every"):
+        train_model(model, losses.mse, losses.mse.derivative, [([1.0], 1.0)], epochs=1,
+                    print_every=print_every)
+
+
+def test_a_parameters_own_learning_rate_must_be_a_number():
+    net = treenet.parse("input x\nw = p(0.5)\nw*x")
+    net.parameters[0].learning_rate = "slow"
+    with pytest.raises(TreenetError, match="parameter w: learning_rate must be a finite number"):
+        train(net, [([1.0], 1.0)], lr=None, progress=False)
+    assert values(net) == [0.5]

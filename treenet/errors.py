@@ -35,7 +35,10 @@ class EvaluationError(TreenetError):
 
 
 class TrainingError(TreenetError):
-    """Training stopped on a non-finite loss or gradient, or an evaluation error."""
+    """Training stopped on a non-finite loss or gradient, an overflow, an evaluation error, or an
+    exception from a user's loss function or hook (kept as __cause__). `epoch` and `sample` are
+    0-based: `sample` is the index into the training data (whatever the shuffling); `expression`
+    names the failing sub-expression or loss, e.g. "mse(target, output)"."""
 
     def __init__(self, message, epoch=None, sample=None, expression=None):
         self.epoch = epoch

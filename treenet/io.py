@@ -21,7 +21,7 @@ import os
 import re
 
 from .errors import ParseError, TreenetError
-from .printer import reserved_names
+from .parser import reserved_names
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\Z")
 
@@ -32,8 +32,7 @@ TRAILER = "# end"
 def dumps(net):
     """The text `save` writes."""
     graph = net.graph
-    from .parser import KEYWORDS, VECTOR_CALLS
-    reserved = reserved_names() | KEYWORDS | VECTOR_CALLS
+    reserved = reserved_names()  # the parser's own list: keywords, built-in calls, dense
     for leaf in graph.inputs + graph.parameters:
         if not _NAME.match(leaf.name) or leaf.name in reserved:
             kind = type(leaf).__name__.lower()

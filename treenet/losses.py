@@ -9,8 +9,10 @@ the combined form: loss = softplus(z) - t*z and d/dz = sigmoid(z) - t for BCE, l
 and d/dz = softmax(z) - t for cross-entropy. These never take the log of 0 and never divide by
 p*(1 - p), so a saturated output (sigmoid(40) == 1.0 exactly) still gets its exact gradient."""
 
+import difflib
 import math
 from collections.abc import Sequence
+from numbers import Real
 
 from .errors import TreenetError
 
@@ -43,6 +45,11 @@ class Loss:
         """Whether a prediction counts as right (classification losses), else None."""
         return None
 
+    def check_target(self, target, width):
+        """Raise TreenetError, saying what is expected, if `target` cannot go with a prediction
+        of `width` components (None: a single number). `train` checks every target this way
+        before the first step. The base class accepts anything (a custom loss decides)."""
+
     def __call__(self, target, pred):
         return self.value(target, pred)
 
@@ -56,7 +63,8 @@ class FunctionLoss(Loss):
 
     def __init__(self, loss_fn, grad_fn, name=None):
         self._value, self._derivative = loss_fn, grad_fn
-        self.name = name or getattr(loss_fn, "__name__", "loss")
+        self.name = name or (loss_fn.name if isinstance(loss_fn, Loss) else
+                             getattr(loss_fn, "__name__", "loss"))
 
     def value(self, target, pred):
         return self._value(target, pred)
@@ -85,6 +93,12 @@ class MSE(Loss):
             n = len(pred)
             return [2.0 * (y - ti) / n for y, ti in zip(pred, t)]
         return 2.0 * (pred - _scalar(target))
+
+    def check_target(self, target, width):
+        if width is None:
+            _scalar(target)
+        else:
+            _as_vector(target, width)
 
 
 class BCE(Loss):
@@ -125,6 +139,9 @@ class BCE(Loss):
             return all(self.correct(ti, y) for ti, y in zip(_as_vector(target, len(pred)), pred))
         return (pred >= 0.5) == (_scalar(target) >= 0.5)
 
+    def check_target(self, target, width):
+        _check_probabilities(self.name, target, width)
+
 
 class CrossEntropy(Loss):
     """-sum_i t_i*log(y_i), y a probability vector (each clipped to >= EPS), t one-hot or a class
@@ -163,6 +180,9 @@ class CrossEntropy(Loss):
             return BCE().correct(target, pred)
         return _argmax(pred) == _class_of(target, len(pred))
 
+    def check_target(self, target, width):
+        _check_probabilities(self.name, target, width)
+
 
 LOSSES = {"mse": MSE, "bce": BCE, "cross_entropy": CrossEntropy}
 
@@ -176,9 +196,10 @@ def get(loss):
     if isinstance(loss, Loss):
         return loss
     if isinstance(loss, str):
-        cls = LOSSES.get(loss.lower().replace("-", "_"))
+        key = loss.strip().lower().replace("-", "_").replace(" ", "_")
+        cls = LOSSES.get(key)
         if cls is None:
-            raise TreenetError(f"unknown loss {loss!r}; the losses are {', '.join(LOSSES)}")
+            raise TreenetError(unknown("loss", "losses", loss, key, LOSSES))
         return cls()
     if isinstance(loss, type) and issubclass(loss, Loss):
         return loss()
@@ -188,33 +209,73 @@ def get(loss):
 
 # --- helpers ----------------------------------------------------------------------------------
 
+def unknown(kind, kinds, name, key, names):
+    """The message for an unknown name, with a did-you-mean for a misspelt one."""
+    close = difflib.get_close_matches(key, list(names), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown {kind} {name!r}{hint} (the {kinds} are {', '.join(names)})"
+
+
 def _is_vector(x):
     return isinstance(x, Sequence) and not isinstance(x, str)
 
 
+def _number(x, what):
+    # bool is a Real in Python, but True as a regression target is more likely a mistake than 1.0
+    if isinstance(x, bool) or not isinstance(x, Real):
+        raise TreenetError(f"{what} must be a number, got {x!r}")
+    x = float(x)
+    if x - x != 0:
+        raise TreenetError(f"{what} must be a finite number, got {x!r}")
+    return x
+
+
 def _scalar(target):
+    """A target for a single-number prediction: a number (or a list holding one number)."""
     if _is_vector(target):
         if len(target) != 1:
-            raise TreenetError(f"a scalar prediction needs a scalar target, got {target!r}")
+            raise TreenetError(f"a network with one output needs one number as its target, got "
+                               f"{_short(target)}")
         target = target[0]
-    return float(target)
+    elif not isinstance(target, Real) or isinstance(target, bool):
+        raise TreenetError(f"a network with one output needs a number as its target, got "
+                           f"{_short(target)}")
+    return _number(target, "the target")
 
 
 def _as_vector(target, n):
     """A target for an n-vector prediction: a list of n numbers, or a class index (one-hot)."""
     if _is_vector(target):
         if len(target) != n:
-            raise TreenetError(f"target {list(target)!r} has {len(target)} components, the "
-                               f"prediction {n}")
-        return [float(t) for t in target]
+            raise TreenetError(f"target {_short(target)} has {len(target)} components but the "
+                               f"network has {n} outputs: give a list of {n} numbers or a class "
+                               f"index 0..{n - 1}")
+        return [_number(t, "each component of a target") for t in target]
     k = _class_index(target, n)
     return [1.0 if i == k else 0.0 for i in range(n)]
 
 
 def _class_index(target, n):
-    if isinstance(target, bool) or not float(target).is_integer() or not 0 <= target < n:
-        raise TreenetError(f"class index {target!r} is not one of 0..{n - 1}")
+    if (isinstance(target, bool) or not isinstance(target, Real) or target - target != 0
+            or not float(target).is_integer() or not 0 <= target < n):
+        raise TreenetError(f"a target for {n} outputs is a list of {n} numbers or a class index "
+                           f"0..{n - 1}, got {_short(target)}")
     return int(target)
+
+
+def _check_probabilities(name, target, width):
+    """BCE and cross-entropy targets: probabilities, each in [0, 1]."""
+    ts = [_scalar(target)] if width is None else _as_vector(target, width)
+    for t in ts:
+        if not 0.0 <= t <= 1.0:
+            what = "the target" if width is None else "each component of the target"
+            raise TreenetError(f"{name} targets are probabilities: {what} must be in [0, 1], "
+                               f"got {_short(target)}")
+
+
+def _short(x, limit=60):
+    text = repr(x)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _class_of(target, n):

@@ -7,8 +7,10 @@ and the new state are worked out first and applied only if every one is finite, 
 leaves the parameters (and the optimizer's memory) exactly as they were."""
 
 import math
+from numbers import Real
 
 from .errors import TreenetError
+from .losses import unknown
 
 
 class Optimizer:
@@ -18,7 +20,7 @@ class Optimizer:
     name = "optimizer"
 
     def __init__(self, lr=0.01):
-        self.lr = lr
+        self.lr = check_lr(lr)
         self.state = {}  # id(parameter) -> that parameter's memory
         self.t = 0
 
@@ -34,7 +36,10 @@ class Optimizer:
             g = p.grad
             if g - g != 0:
                 raise NonFiniteStep(p, f"gradient of {p.name} is {g!r}")
-            value, state = self.rule(p.value, g, self.state.get(id(p)), self.rate(p), t)
+            lr = self.rate(p)
+            if self.lr is None:
+                check_parameter_rate(p)
+            value, state = self.rule(p.value, g, self.state.get(id(p)), lr, t)
             if value - value != 0:
                 raise NonFiniteStep(p, f"the step makes {p.name} {value!r}")
             new_values.append(value)
@@ -56,6 +61,31 @@ class Optimizer:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
                            if k not in ("state", "t"))
         return f"{type(self).__name__}({fields})"
+
+
+def check_lr(lr):
+    """`lr` if it is a positive finite number or None (each Parameter's own rate), else a
+    TreenetError saying so."""
+    if lr is None:
+        return None
+    if isinstance(lr, bool) or not isinstance(lr, Real) or not 0 < lr < math.inf:
+        raise TreenetError(f"lr must be a positive finite number, or None for each Parameter's "
+                           f"own learning_rate; got {lr!r}")
+    return lr
+
+
+def check_parameter_rate(param):
+    """A Parameter's own `learning_rate` must be a finite number >= 0 (0 freezes it)."""
+    r = param.learning_rate
+    if isinstance(r, bool) or not isinstance(r, Real) or not 0 <= r < math.inf:
+        raise TreenetError(f"parameter {param.name}: learning_rate must be a finite number >= 0, "
+                           f"got {r!r}")
+
+
+def _check_unit(value, label):
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 <= value < 1.0:
+        raise TreenetError(f"{label} must be a number in [0, 1), got {value!r}")
+    return value
 
 
 class NonFiniteStep(ArithmeticError):
@@ -82,9 +112,7 @@ class Momentum(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.9, nesterov=False):
         super().__init__(lr)
-        if not 0.0 <= momentum < 1.0:
-            raise TreenetError(f"momentum must be in [0, 1), got {momentum!r}")
-        self.momentum = momentum
+        self.momentum = _check_unit(momentum, "momentum")
         self.nesterov = nesterov
 
     def rule(self, value, grad, state, lr, t):
@@ -101,9 +129,10 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(lr)
-        for label, b in (("beta1", beta1), ("beta2", beta2)):
-            if not 0.0 <= b < 1.0:
-                raise TreenetError(f"{label} must be in [0, 1), got {b!r}")
+        _check_unit(beta1, "beta1")
+        _check_unit(beta2, "beta2")
+        if isinstance(eps, bool) or not isinstance(eps, Real) or not 0 < eps < math.inf:
+            raise TreenetError(f"eps must be a positive finite number, got {eps!r}")
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     def rule(self, value, grad, state, lr, t):
@@ -125,10 +154,10 @@ def get(optimizer, lr=None):
     if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, str):
-        cls = OPTIMIZERS.get(optimizer.lower())
+        key = optimizer.strip().lower()
+        cls = OPTIMIZERS.get(key)
         if cls is None:
-            raise TreenetError(f"unknown optimizer {optimizer!r}; the optimizers are "
-                               f"{', '.join(OPTIMIZERS)}")
+            raise TreenetError(unknown("optimizer", "optimizers", optimizer, key, OPTIMIZERS))
         return cls(lr=lr)
     if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
         return optimizer(lr=lr)
@@ -136,4 +165,5 @@ def get(optimizer, lr=None):
                        f"treenet.optimizers.Optimizer, got {optimizer!r}")
 
 
-__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "OPTIMIZERS", "get", "NonFiniteStep"]
+__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "OPTIMIZERS", "get", "NonFiniteStep",
+           "check_lr"]

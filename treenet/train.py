@@ -5,10 +5,16 @@ One step = for each sample of a batch, forward, loss, and backward of (d loss / 
 size, so `.grad` holds the gradient of the batch's mean loss; then the optimizer's step. Nothing
 touches a parameter until the whole batch has given finite numbers, and an optimizer step is all
 or nothing, so when training stops with a TrainingError the parameters are those of the last
-completed step: the failing one is not applied."""
+completed step: the failing one is not applied.
+
+Arguments and every target are checked before the first step (a TreenetError that says what was
+expected); during training, anything a loss or a user's function raises, or returns that is not
+a number, becomes a TrainingError naming the (0-based) epoch and sample."""
 
 import random
 import sys
+from collections.abc import Iterable, Mapping
+from numbers import Real
 
 from tqdm import tqdm
 
@@ -64,13 +70,20 @@ def train(net, data, loss="mse", optimizer="sgd", lr=0.01, epochs=100, batch_siz
     (shuffle=False keeps data order), so the same seed gives the same parameters bit for bit.
     progress: a tqdm bar on stderr for runs longer than half a second, only on a terminal.
 
-    Raises TrainingError (naming epoch, sample and sub-expression) if a loss or gradient is not
-    finite or the network cannot be evaluated; the parameters are then the last good ones."""
+    Bad arguments (data that are not (inputs, target) pairs, a target that does not fit the
+    loss and the network's output, an unknown loss or optimizer, lr not a positive number) raise
+    TreenetError before anything is trained. Raises TrainingError if a loss or gradient is not
+    finite or the network cannot be evaluated; its `.epoch` and `.sample` are 0-based (the
+    sample is the index into `data`) and `.expression` names the failing sub-expression or loss;
+    the parameters are then the last good ones."""
+    _check_net(net, "train")
     loss = _losses.get(loss)
+    _optimizers.check_lr(lr)
     opt = _optimizers.get(optimizer, lr)
-    return _fit(net, data, loss, opt, _check_count(epochs, "epochs"),
-                _check_count(batch_size, "batch_size"), random.Random(seed) if shuffle else None,
-                progress, None, fuse=True, parameters=None)
+    epochs, batch_size = _check_count(epochs, "epochs"), _check_count(batch_size, "batch_size")
+    rng = _check_seed(seed) if shuffle else None
+    return _fit(net, data, loss, opt, epochs, batch_size, rng, progress, None, fuse=True,
+                parameters=None)
 
 
 def train_model(model, loss_fn, loss_grad_fn, data, epochs=1000, print_every=100):
@@ -79,23 +92,42 @@ def train_model(model, loss_fn, loss_grad_fn, data, epochs=1000, print_every=100
     data in order, printing `Epoch e: loss=...` every `print_every` epochs (None or 0: quiet).
 
     A Parameter whose class overrides `on_backward` updates itself there (the tutorial's hook,
-    called with d loss / d parameter), so train_model leaves it alone. Returns a History."""
+    called with d loss / d parameter), so train_model leaves it alone. Returns a History.
+
+    An exception raised by `loss_fn`, `loss_grad_fn` or a hook, or a result that is not a number
+    (a list of numbers for a vector output), stops training with a TrainingError naming the
+    epoch and sample (both 0-based) with the original exception as its __cause__. (Hooks run one
+    after another: those before a failing hook have already updated their parameters.)"""
+    _check_net(model, "train_model")
     if isinstance(loss_fn, _losses.Loss) and loss_grad_fn is None:
         loss = loss_fn
     else:
+        for label, fn in (("loss_fn", loss_fn), ("loss_grad_fn", loss_grad_fn)):
+            if not callable(fn):
+                raise TreenetError(f"train_model: {label} must be a function of (y_true, y_pred) "
+                                   f"(e.g. treenet.losses.mse, treenet.losses.mse.derivative), "
+                                   f"got {fn!r}")
         loss = _losses.FunctionLoss(loss_fn, loss_grad_fn)
+    epochs = _check_count(epochs, "epochs")
+    if print_every is not None and (isinstance(print_every, bool) or
+                                    not isinstance(print_every, int) or print_every < 0):
+        raise TreenetError(f"print_every must be a positive integer, or None or 0 for quiet; "
+                           f"got {print_every!r}")
     hook_free = NeuralNetNode.on_backward
     params = [p for p in model.graph.parameters if type(p).on_backward is hook_free]
-    return _fit(model, data, loss, _optimizers.SGD(lr=None), _check_count(epochs, "epochs"), 1,
-                None, False, print_every or None, fuse=False, parameters=params)
+    return _fit(model, data, loss, _optimizers.SGD(lr=None), epochs, 1, None, False,
+                print_every or None, fuse=False, parameters=params)
 
 
 # --- the loop -----------------------------------------------------------------------------------
 
 def _fit(net, data, loss, opt, epochs, batch_size, rng, progress, print_every, fuse, parameters):
-    data = _check_data(data)
     graph = net.graph
+    data = _check_data(data, loss, len(graph.output.children) if graph.vector_output else None)
     params = graph.parameters if parameters is None else parameters
+    if opt.lr is None:
+        for p in params:
+            _optimizers.check_parameter_rate(p)
     step = _Sample(graph, loss, fuse)
     history = History(loss.name, loss.classification)
     order = list(range(len(data)))
@@ -119,7 +151,8 @@ def _fit(net, data, loss, opt, epochs, batch_size, rng, progress, print_every, f
                     except _Stop as stop:
                         step.zero_grad()
                         raise TrainingError(f"training stopped at epoch {epoch}, sample {k}: "
-                                            f"{stop.reason}", epoch, k, stop.expression) from None
+                                            f"{stop.reason}", epoch, k, stop.expression) \
+                            from stop.cause
                     total += value
                     hits += bool(hit)
                 try:
@@ -142,8 +175,10 @@ def _fit(net, data, loss, opt, epochs, batch_size, rng, progress, print_every, f
 
 
 class _Stop(Exception):
-    def __init__(self, reason, expression):
-        self.reason, self.expression = reason, expression
+    """Why one sample failed; `cause` is a user callback's exception, kept as __cause__."""
+
+    def __init__(self, reason, expression, cause=None):
+        self.reason, self.expression, self.cause = reason, expression, cause
 
 
 class _Sample:
@@ -174,6 +209,8 @@ class _Sample:
                 graph.nodes[i]._slot = (graph, i)
         self.classification = loss.classification
         self.vector = self.graph.vector_output
+        self.width = len(self.graph.output.children) if self.vector else None
+        self.labels = _labels(self.loss)
 
     def zero_grad(self):
         for p in self.main.parameters:
@@ -189,31 +226,39 @@ class _Sample:
             out = graph.forward()
         except EvaluationError as exc:
             raise _Stop(_reason(exc), exc.expression) from None
-        try:
-            if self.fused:
-                value = loss.value_from_logits(target, out)
-                d = loss.derivative_from_logits(target, out)
-            else:
-                value = loss.value(target, out)
-                d = loss.derivative(target, out)
-        except (ArithmeticError, ValueError) as exc:
-            raise _Stop(f"the {loss.name} loss failed: {exc}", f"{loss.name}(target, output)") \
-                from None
+        (what, where), (dwhat, dwhere) = self.labels
+        if self.fused:
+            value = _call(loss.value_from_logits, target, out, what, where)
+            d = _call(loss.derivative_from_logits, target, out, dwhat, dwhere)
+        else:
+            value = _call(loss.value, target, out, what, where)
+            d = _call(loss.derivative, target, out, dwhat, dwhere)
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise _Stop(f"{what} returned {_brief(value)}; a loss must be a number", where)
         if value - value != 0:
-            raise _Stop(f"the {loss.name} loss is {value!r}", f"{loss.name}(target, output)")
+            raise _Stop(f"{what} is {value!r}", where)
         if self.vector:
+            if (not isinstance(d, (list, tuple)) or len(d) != self.width
+                    or not all(isinstance(di, Real) for di in d)):
+                raise _Stop(f"{dwhat} returned {_brief(d)}; the network has {self.width} "
+                            f"outputs, so it must be a list of {self.width} numbers", dwhere)
             d = [scale * di for di in d]
             bad = any(di - di != 0 for di in d)
         else:
+            if isinstance(d, bool) or not isinstance(d, Real):
+                raise _Stop(f"{dwhat} returned {_brief(d)}; the network has one output, so it "
+                            "must be a number", dwhere)
             d = scale * d
             bad = d - d != 0
         if bad:
-            raise _Stop(f"the derivative of the {loss.name} loss is {d!r}",
-                        f"{loss.name}(target, output)")
+            raise _Stop(f"{dwhat} is {d!r}", dwhere)
         try:
             graph.backward(d)
         except EvaluationError as exc:
             raise _Stop(_reason(exc), exc.expression) from None
+        except Exception as exc:  # noqa: BLE001 - only a user's on_backward hook gets here
+            raise _Stop(f"an on_backward hook raised {type(exc).__name__}: {exc}",
+                        "on_backward", exc) from None
         hit = None
         if self.classification:
             hit = loss.correct(target, self._prediction(out))
@@ -227,6 +272,44 @@ class _Sample:
 
 def _reason(exc):
     return str(exc)  # an EvaluationError's text already ends "in <sub-expression>"
+
+
+def _labels(loss):
+    """((what, expression) for the loss value, the same for its derivative), for messages."""
+    if isinstance(loss, _losses.FunctionLoss):  # the tutorials' loss_fn and loss_grad_fn
+        labels = []
+        for arg, fn in (("loss_fn", loss._value), ("loss_grad_fn", loss._derivative)):
+            name = getattr(fn, "__name__", "")
+            what = arg if not name or name == "<lambda>" else f"{arg} {name}"
+            labels.append((what, f"{arg}(target, output)"))
+        return tuple(labels)
+    where = f"{loss.name}(target, output)"
+    return (f"the {loss.name} loss", where), (f"the derivative of the {loss.name} loss", where)
+
+
+def _call(fn, target, out, what, where):
+    """fn(target, out), any exception turned into a _Stop that says what failed (a loss may be a
+    user's function: its own exception is kept as the TrainingError's __cause__)."""
+    try:
+        return fn(target, out)
+    except OverflowError as exc:
+        raise _Stop(f"overflow in {what}: a number grew too large for a float (output "
+                    f"{_brief(out)}, target {_brief(target)})", where, exc) from None
+    except TreenetError as exc:
+        raise _Stop(f"{what} failed: {exc}", where, exc) from None
+    except Exception as exc:  # noqa: BLE001 - a user's loss function may raise anything
+        raise _Stop(f"{what} raised {type(exc).__name__}: {exc}", where, exc) from None
+
+
+def _brief(x):
+    """A short text for a value in a message: numbers to 6 digits, long lists cut."""
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    if isinstance(x, (list, tuple)):
+        items = [_brief(v) for v in x[:4]] + (["..."] if len(x) > 4 else [])
+        return "[" + ", ".join(items) + "]"
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _is_terminal():
@@ -243,13 +326,35 @@ def _check_count(n, what):
     return n
 
 
-def _check_data(data):
+def _check_net(net, caller):
+    if not isinstance(net, NeuralNetNode):
+        raise TreenetError(f"{caller} takes a network (from treenet.parse, or built from treenet "
+                           f"nodes) as its first argument, got {_brief(net)}")
+
+
+def _check_seed(seed):
+    if isinstance(seed, bool) or not (seed is None or isinstance(seed, (int, str, bytes))):
+        raise TreenetError(f"seed must be None or an integer, got {seed!r}")
+    return random.Random(seed)
+
+
+def _check_data(data, loss, width):
+    """data as a list of (inputs, target) pairs whose targets `loss` accepts for an output of
+    `width` components (None: one number); a TreenetError naming the first bad item if not."""
+    if (isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Iterable)):
+        raise TreenetError(f"data must be a list of (inputs, target) pairs, got "
+                           f"{type(data).__name__} {_brief(data)}")
     data = list(data)
     if not data:
         raise TreenetError("no training data")
     for k, item in enumerate(data):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
-            raise TreenetError(f"data[{k}] is not an (inputs, target) pair: {item!r}")
+            raise TreenetError(f"data[{k}] is not an (inputs, target) pair: {_brief(item)}")
+        try:
+            loss.check_target(item[1], width)
+        except TreenetError as exc:
+            suffix = "" if loss.name in str(exc) else f" (for the {loss.name} loss)"
+            raise TreenetError(f"data[{k}]: {exc}{suffix}") from None
     return data
 
 

@@ -39,28 +39,29 @@ def toposort(root):
     """(nodes, index) for the graph under `root`: children first, each node once, macros replaced
     by their expansions in their parents' `children`. Iterative: no recursion limit."""
     root = _expand(_as_node(root, root, 0))
-    order, index, visiting = [], {}, set()
-    stack = [(root, 0)]
-    visiting.add(id(root))
+    order, index, opened = [], {}, set()
+    stack = [root]
     while stack:
-        node, k = stack.pop()
-        kids = node.children
-        if k < len(kids):
-            stack.append((node, k + 1))
-            child = kids[k]
-            if not isinstance(child, NeuralNetNode) or isinstance(child, Macro):
-                child = _expand(_as_node(child, node, k))
-                kids[k] = child
-            key = id(child)
-            if key in index:
-                continue
-            if key in visiting:
-                raise TreenetError(f"the network has a cycle through {type(child).__name__}")
-            visiting.add(key)
-            stack.append((child, 0))
+        node = stack[-1]
+        key = id(node)
+        if key in index:
+            stack.pop()
+        elif key not in opened:
+            # first visit: push the children; the node is finished when it is on top again
+            opened.add(key)
+            kids = node.children
+            for k, child in enumerate(kids):
+                if not isinstance(child, NeuralNetNode) or isinstance(child, Macro):
+                    child = kids[k] = _expand(_as_node(child, node, k))
+                ckey = id(child)
+                if ckey not in index:
+                    if ckey in opened:  # opened and not finished: an ancestor of this node
+                        raise TreenetError(f"the network has a cycle through "
+                                           f"{type(child).__name__}")
+                    stack.append(child)
         else:
-            visiting.discard(id(node))
-            index[id(node)] = len(order)
+            stack.pop()
+            index[key] = len(order)
             order.append(node)
     return order, index
 
@@ -82,18 +83,20 @@ class Graph:
         self.root = root
         self.nodes, self.index = toposort(root)
         self.output = self.nodes[-1]
-        self.children = []
+        self.children = children = []
+        index = self.index
         for node in self.nodes:
+            kids = node.children
             if isinstance(node, Leaf):
-                if node.children:
+                if kids:
                     raise TreenetError(f"{type(node).__name__} is a leaf: it cannot have children")
-                self.children.append(None)
+                children.append(None)
             else:
-                type(node)._check_arity(len(node.children))
+                type(node)._check_arity(len(kids))
                 if node.vector_valued and node is not self.output:
                     raise TreenetError(f"{type(node).__name__} gives a vector: it can only be the "
                                        "output of a network, not feed another node")
-                self.children.append(tuple(self.index[id(c)] for c in node.children))
+                children.append(tuple([index[id(c)] for c in kids]))
         # inputs the root declares (`input x, y`) are part of the network even if unused
         declared = [n for n in getattr(root, "declared_inputs", ()) if id(n) not in self.index]
         self.inputs = sorted([n for n in self.nodes if isinstance(n, Input)] + declared,
@@ -120,12 +123,12 @@ class Graph:
         self.leaf_indices = [i for i, c in enumerate(self.children) if c is None]
         self.op_indices = [i for i, c in enumerate(self.children) if c is not None]
         # which nodes depend on an input or parameter: only those need a derivative
-        self.needs_grad = []
-        for node, kids in zip(self.nodes, self.children):
+        self.needs_grad = needs = []
+        for node, kids in zip(self.nodes, children):
             if kids is None:
-                self.needs_grad.append(isinstance(node, (Input, Parameter)))
+                needs.append(isinstance(node, (Input, Parameter)))
             else:
-                self.needs_grad.append(any(self.needs_grad[j] for j in kids))
+                needs.append(any([needs[j] for j in kids]))
         self.vector_output = bool(self.output.vector_valued)
         hook_free = NeuralNetNode.on_backward
         self._hooked = [i for i, n in enumerate(self.nodes)

@@ -9,6 +9,8 @@ import sympy
 import treenet
 from treenet import Constant, Input, Operation, Parameter, Tanh
 
+X = sympy.Symbol("x", real=True)
+
 
 def close(a, b, rel=1e-9):
     return math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
@@ -181,6 +183,26 @@ def test_softmax_component():
     assert close(at(d, x=t, y=u), hand)
 
 
+@pytest.mark.parametrize("source, point", [
+    ("softmax(x, 0)", {"x": 800.0}),           # exp(800) overflows unless shifted
+    ("softmax(x, 0)", {"x": -800.0}),
+    ("softmax(x, 0)", {"x": 20.0}),            # a small derivative, 2e-9: above abs_tol
+    ("softmax(x, 2*x, y)", {"x": 400.0, "y": -800.0}),
+    ("softmax(x, y, x)", {"x": -800.0, "y": -800.0}),  # a tie at the max
+    ("softmax(x)", {"x": 800.0}),
+])
+def test_softmax_component_is_stable_where_the_engine_is(source, point):
+    net = treenet.parse(source)
+    width = len(net.predict(point))
+    for k in range(width):
+        net.predict(point)
+        net.zero_grad()
+        net.backward([1.0 if j == k else 0.0 for j in range(width)])
+        for leaf in net.inputs:
+            d = treenet.derivative(net, leaf.name, component=k)
+            assert close(at(d, **point), leaf.grad, rel=1e-12), (k, leaf.name)
+
+
 def test_gradient_gives_every_variable_from_one_sweep():
     net = treenet.parse("tanh(p*x + p*y + p)", seed=4)
     grads = treenet.gradient(net)
@@ -206,6 +228,8 @@ KINKS = [
     ("min(x, y, x)", {"x": 0.0, "y": 0.0}, "y", 0.0),
     ("step(x)*3", {"x": 0.0}, "x", 0.0),
     ("sign(x)*3", {"x": 0.0}, "x", 0.0),
+    ("sign(x - y)*x", {"x": 0.0, "y": 0.0}, "y", 0.0),
+    ("abs(x)*abs(x)", {"x": 0.0}, "x", 0.0),
 ]
 
 
@@ -219,12 +243,27 @@ def test_kink_convention_in_all_three(source, point, var, expected):
     assert leaf.grad == expected                                   # backward
     assert at(treenet.derivative(net, var), **point) == expected   # derivative, evaluated
     expr = treenet.to_sympy(net)
-    exact = sympy.diff(expr, sympy.Symbol(var, real=True))
-    # sympy's sign' is 2*DiracDelta: 0 wherever it is a number; treenet's convention for a
-    # piecewise-constant op (0 at the jump too) is the same as dropping it
-    exact = exact.replace(sympy.DiracDelta, lambda *a: sympy.Integer(0))
+    exact = sympy.diff(expr, sympy.Symbol(var, real=True))  # sympy's own, nothing replaced
     value = exact.subs({sympy.Symbol(k, real=True): v for k, v in point.items()})
     assert value.is_number and float(value) == expected
+
+
+@pytest.mark.parametrize("source", ["abs(x)", "abs(x)*x", "sign(x)*x", "relu(x)*x"])
+@pytest.mark.parametrize("t", [-0.5, 0.0, 0.5])
+def test_second_derivative_at_and_off_the_kink_in_all_three(source, t):
+    # abs'' and sign' are 0 everywhere by the engine's convention; sympy agrees with no
+    # DiracDelta to remove (abs and sign are Piecewise twins)
+    net = treenet.parse(source)
+    d2 = treenet.derivative(treenet.derivative(net, "x"), "x")
+    d1 = treenet.derivative(net, "x")
+    d1.predict({"x": t})
+    d1.zero_grad()
+    d1.backward()
+    expr = sympy.diff(treenet.to_sympy(net), X, 2)
+    assert not expr.has(sympy.DiracDelta)
+    value = expr.subs(X, t)
+    assert value.is_number
+    assert at(d2, x=t) == d1.inputs[0].grad == float(value)
 
 
 # --- size and depth ------------------------------------------------------------------------------
@@ -265,6 +304,30 @@ def test_hundred_deep_chain_built_and_evaluated():
     assert _ops(d) < 10 * 100
     value = at(d, x=0.3)
     assert value != 0.0 and close(value, net.inputs[0].grad, rel=1e-12)
+
+
+def test_gradient_of_a_long_chain_is_linear_in_its_size():
+    # every derivative of a 2000-layer chain: together they share O(graph) nodes, and nothing is
+    # compiled eagerly (a compiled Graph per result made this O(N^2): 1.2 GB at N = 500)
+    import tracemalloc
+    from treenet.graph import toposort
+    net = treenet.parse(_chain(2000, "tanh"), seed=3)
+    size = len(net.graph.nodes)
+    tracemalloc.start()
+    try:
+        grads = treenet.gradient(net)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(grads) == 4001
+    distinct, _ = toposort(treenet.Output(list(grads.values())))  # every node of every result
+    assert len(distinct) < 3 * size
+    assert peak < 2000 * size  # bytes: about 460 per node of the network
+    net.predict({"x": 0.2})
+    net.zero_grad()
+    net.backward()
+    for leaf in (net.inputs[0], net.parameters[0], net.parameters[-1]):
+        assert close(grads[leaf.name].forward(), leaf.grad, rel=1e-12)
 
 
 def test_very_deep_chain_has_no_recursion_limit():

@@ -83,13 +83,28 @@ def test_kink_is_reported_with_one_sided_derivatives(method, source, point, var,
     assert "KINK" in str(report)
 
 
-def test_kink_within_the_step_but_not_at_the_point():
-    net = treenet.parse("relu(x)")
-    report = treenet.gradcheck(net, {"x": 1e-7})  # inside the finite-difference stencil
-    row = report["x"]
-    assert row.status == "KINK" and row.autodiff == 1.0 and row.symbolic == 1.0
-    assert (row.left, row.right) == (1.0, 1.0)  # the derivative exists at the point
-    assert treenet.gradcheck(net, {"x": 1e-7}, method="symbolic")["x"].status == "ok"
+@pytest.mark.parametrize("method", ["all", "fd"])
+@pytest.mark.parametrize("source, point, var, at_point, left, right", [
+    ("relu(x)*3 + x", {"x": 1e-7}, "x", 4.0, 1.0, 4.0),
+    ("relu(x)*3 + x", {"x": -1e-7}, "x", 1.0, 1.0, 4.0),
+    ("abs(x)*2 + x", {"x": -1e-7}, "x", -1.0, -1.0, 3.0),
+    ("max(x, y)", {"x": 1 + 1e-9, "y": 1.0}, "x", 1.0, 0.0, 1.0),  # a near tie
+    ("max(x, y)", {"x": 1 + 1e-9, "y": 1.0}, "y", 0.0, 0.0, 1.0),
+    ("min(x, 3*y)", {"x": 3e-8, "y": 1e-8}, "y", 0.0, 3.0, 0.0),  # 3*y is one ulp above x
+])
+def test_kink_within_the_stencil_but_not_at_the_point(method, source, point, var, at_point,
+                                                      left, right):
+    # the derivative exists at the point (the exact column); the one-sided values are those on
+    # either side of the kink the finite differences stepped over
+    net = treenet.parse(source)
+    report = treenet.gradcheck(net, point, method=method)
+    row = report[var]
+    assert row.status == "KINK" and row.autodiff == at_point
+    assert row.symbolic == (at_point if method == "all" else None)
+    assert (row.left, row.right) == (left, right)
+    assert f"left {left:.10g}, right {right:.10g}" in str(report)
+    assert report.ok
+    assert treenet.gradcheck(net, point, method="symbolic")[var].status == "ok"  # no stencil
 
 
 def test_point_and_grads_are_restored():
@@ -135,6 +150,17 @@ def test_three_hundred_parameter_network_is_fast():
     report = treenet.gradcheck(net, {"x": 0.5, "y": -0.3})
     assert time.perf_counter() - start < 5.0
     assert report.ok and report.max_error < 1e-12
+
+
+def test_an_op_too_wide_for_sympy_is_a_treenet_error():
+    # sympy only ever sees one op's formula, so only an op with thousands of arguments is too much
+    # for its recursion (compiling its lambdified sum); 3000 terms under the default limit
+    xs = [Input(1.0 + i / 4096, name=f"x{i}") for i in range(3000)]
+    net = treenet.Add(xs)
+    with pytest.raises(treenet.TreenetError, match="method='fd'") as caught:
+        treenet.gradcheck(net, method="symbolic")
+    assert not isinstance(caught.value, RecursionError)
+    assert treenet.gradcheck(net, method="fd", wrt=["x0", "x2999"]).ok
 
 
 def test_power_of_a_zero_base_with_a_constant_exponent():

@@ -99,6 +99,47 @@ def test_auto_evaluation_agrees_with_full_evaluation():
         assert close(f(*[float(v) for v in values.values()]), out, rel=1e-12)
 
 
+def recursion_limit_above_here(levels):
+    """sys.setrecursionlimit `levels` frames above the caller's depth, restored afterwards: makes
+    a network "too deep for sympy" at a small size (400 tanh layers under the default limit take
+    about 7 s of sympy's simplification before they fail)."""
+    import contextlib
+    import sys
+
+    @contextlib.contextmanager
+    def limit():
+        depth, frame = 0, sys._getframe()
+        while frame is not None:
+            depth, frame = depth + 1, frame.f_back
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(depth + levels)
+        try:
+            yield
+        finally:
+            sys.setrecursionlimit(old)
+    return limit()
+
+
+def _tanh_chain(depth):
+    return "h = x\n" + "h = tanh(p*h + p)\n" * depth + "h"
+
+
+def test_too_deep_for_sympy_is_a_treenet_error_naming_the_way_out():
+    net = treenet.parse(_tanh_chain(100), seed=1)
+    with recursion_limit_above_here(150):
+        with pytest.raises(treenet.TreenetError, match="too deep for sympy") as caught:
+            treenet.to_sympy(net)
+    assert not isinstance(caught.value, RecursionError)
+    assert "derivative(" in str(caught.value) and "gradcheck(" in str(caught.value)
+    # what the message promises: both work on the same network at that limit
+    with recursion_limit_above_here(150):
+        d = treenet.derivative(net, "x")
+        report = treenet.gradcheck(net, {"x": 0.3})
+    net.predict({"x": 0.3})
+    assert report.ok and math.isclose(d.forward(), report["x"].symbolic, rel_tol=1e-9)
+    assert isinstance(treenet.to_sympy(net), sympy.Expr)  # and sympy is fine at the usual limit
+
+
 def test_evaluate_must_be_a_known_mode():
     with pytest.raises(ValueError):
         treenet.to_sympy(treenet.parse("x"), evaluate="sometimes")

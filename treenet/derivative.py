@@ -22,11 +22,13 @@ from . import algebra as B
 
 
 def derivative(node, wrt, component=None):
-    """d(output)/d(wrt) as a compiled network; `wrt` is an input or parameter, by name or node.
+    """d(output)/d(wrt) as a network (it compiles on first use); `wrt` is an input or parameter,
+    by name or node.
 
     For a vector output (`[a, b]`, `softmax(...)`), pass `component=k` to differentiate output k;
-    softmax's component k is built as exp(a_k) / (exp(a_0) + ... ), the formula its sympy twin
-    uses."""
+    softmax's component k is built as exp(a_k - m) / (exp(a_0 - m) + ...) with m = max(a_0, ...),
+    as the engine computes it (equal to its sympy twin's exp(a_k) / sum exp(a_j), and finite
+    wherever the engine's is)."""
     return gradient(node, [wrt], component)[0]
 
 
@@ -34,12 +36,18 @@ def gradient(node, wrt=None, component=None):
     """The derivatives with respect to several variables from one sweep (they share nodes).
 
     `wrt`: a list of inputs/parameters (names or nodes); None for every input and parameter. Returns
-    a list of compiled networks when `wrt` is a list, else a dict by name."""
+    a list of networks when `wrt` is a list, else a dict by name.
+
+    Building them all is linear in the size of the graph: one sweep, and together the results
+    hold O(graph) nodes, because they share their adjoints (on a chain, d/dp_k reuses the adjoint
+    of layer k+1). They are not compiled here -- a network compiles on first use -- since each
+    compiled Graph holds its own node order: compiling all of a chain's N results is O(N^2)."""
     as_dict = wrt is None
     graph = node.graph  # compiles, so every leaf has its name
     if wrt is None:
         wrt = list(graph.inputs) + list(graph.parameters)
-    targets = [_resolve(node, w) for w in wrt]
+    scope = _scope(node)  # once: one per target would be quadratic in the number of variables
+    targets = [_resolve(scope, w) for w in wrt]
     root = scalar_root(node, component)
     if root is graph.output:
         nodes, index, children = graph.nodes, graph.index, graph.children
@@ -53,8 +61,7 @@ def gradient(node, wrt=None, component=None):
     for t in targets:
         i = index.get(id(t))
         d = adjoints[i] if i is not None and adjoints[i] is not None else Constant(0.0)
-        d.compile()
-        d._derivative_scope = _scope(node)
+        d._derivative_scope = scope  # shared, not copied: read-only
         results.append(d)
     if as_dict:
         return {t.name: d for t, d in zip(targets, results)}
@@ -78,9 +85,14 @@ def scalar_root(node, component=None):
         raise TreenetError(f"component must be an integer from 0 to {width - 1}, got "
                            f"{component!r}")
     if out.call == "softmax":
-        from .ops import Add, Divide, Exp
-        exps = [Exp([a]) for a in out.children]
-        return Divide([exps[component], Add(exps)])
+        # shifted by the max, as Softmax.compute is: exp(800) would overflow, exp(800 - 800)
+        # does not; the max's own derivative cancels out of the quotient (shift invariance)
+        from .ops import Add, Divide, Exp, Max, Subtract
+        args = out.children
+        top = Max(list(args)) if len(args) > 1 else args[0]
+        exps = [Exp([Subtract([a, top])]) for a in args]
+        total = Add(exps) if len(exps) > 1 else exps[0]
+        return Divide([exps[component], total])
     return out.children[component]
 
 
@@ -94,9 +106,9 @@ def _scope(node):
     return leaves
 
 
-def _resolve(node, wrt):
+def _resolve(leaves, wrt):
+    """The leaf `wrt` names or is; `leaves` is the network's `_scope`."""
     if isinstance(wrt, str):
-        leaves = _scope(node)
         if wrt not in leaves:
             hint = difflib.get_close_matches(wrt, list(leaves), n=1)
             raise TreenetError(f"{wrt!r} is not an input or parameter of the network"

@@ -17,10 +17,12 @@ variable, each re-computing only the nodes downstream of it.
 
 Kinks: a variable is at a kink when moving it within the finite-difference stencil switches the
 branch of a relu/abs/step/sign/max/min node (or when it sits exactly on one). Finite differences
-are meaningless there; the row is `KINK`, shows both one-sided derivatives (the exact derivative
-just below and just above the point, 1e-30 away) and passes when the backward pass agrees with the
-exact derivative (same kink convention) -- or, without the symbolic check, when it lies between the
-two one-sided values."""
+are meaningless there; the row is `KINK` and shows both one-sided derivatives, from the exact
+derivative: for a kink exactly at the point, just below and just above it (1e-30 away); for a kink
+inside the stencil but not at the point, at the stencil's outer points v - 2h and v + 2h, one on
+each side of it (the derivative at the point itself is the exact column). It passes when the
+backward pass agrees with the exact derivative (same kink convention) -- or, without the symbolic
+check, when it lies between the one-sided values (those at the point included)."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -139,7 +141,11 @@ def gradcheck(node, values=None, method="all", wrt=None, component=None, rtol=1e
     `wrt`: the variables to check (names or nodes), default every input and parameter.
     `component=k` checks output k of a vector output. A row passes when
     |autodiff - exact| <= rtol*|exact| + atol, and |autodiff - fd| is within the finite
-    differences' own error estimate."""
+    differences' own error estimate.
+
+    Works at any depth (nothing here recurses, and sympy only sees one op at a time); an op with
+    thousands of arguments is too large for sympy's recursion and raises TreenetError (use
+    method="fd")."""
     if method not in METHODS:
         raise TreenetError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     graph = node.graph
@@ -159,6 +165,15 @@ def gradcheck(node, values=None, method="all", wrt=None, component=None, rtol=1e
     try:
         _set_point(graph, variables, by_name, values)
         return _check(node, graph, root, chosen, method, component, rtol, atol, step)
+    except RecursionError:
+        # the engine and the chain rule here are iterative; only sympy recurses, on one op's
+        # formula at a time, so this is an op with thousands of arguments (its lambdified code)
+        sympy.core.cache.clear_cache()  # see treenet.symbolic._convert
+        raise TreenetError("an op of the network has too many arguments for sympy's recursive "
+                           "algorithms (Python's recursion limit was reached inside sympy); "
+                           "method='fd' checks against finite differences (using sympy only "
+                           "for variables at kinks), and treenet.derivative(...) works at any "
+                           "size") from None
     finally:
         for leaf, value, grad in saved:
             leaf.value, leaf.grad = value, grad
@@ -202,22 +217,29 @@ def _check(node, graph, root, chosen, method, component, rtol, atol, step):
         a = auto[id(v)]
         s = symbolic.get(id(v))
         row = Row(v.name, "input" if isinstance(v, Input) else "parameter", a, s)
-        kink = id(v) in at_kink
+        exactly = id(v) in at_kink
+        switched = False
         if method != "symbolic":
             fd, tol, switched, note = stencil.derivative(v, step)
             row.fd, row.fd_tolerance, row.note = fd, tol, note
-            kink = kink or switched
+        kink = exactly or switched
         ref = s if s is not None else row.fd
         if ref is not None:
             row.abs_error = abs(a - ref)
             row.rel_error = row.abs_error / abs(ref) if ref else (0.0 if a == 0 else math.inf)
         if kink:
             row.status = "KINK"
-            row.left, row.right = (exact or _Exact(root)).one_sided(v)
+            exact = exact or _Exact(root)
+            at_point = exact.one_sided(v)
+            if exactly:
+                row.left, row.right = at_point
+            else:  # the kink is between v - 2h and v + 2h: the derivative on either side of it
+                row.left, row.right = exact.one_sided(v, 2 * _step(v, step), fallback=at_point)
             if s is not None:
                 agree = row.abs_error <= rtol * abs(s) + atol
             else:
-                lo, hi = min(row.left, row.right), max(row.left, row.right)
+                sides = (row.left, row.right) + at_point
+                lo, hi = min(sides), max(sides)
                 slack = rtol * max(abs(lo), abs(hi)) + atol
                 agree = lo - slack <= a <= hi + slack
             if not agree:
@@ -268,7 +290,7 @@ class _Stencil:
         base_sig = self.kinks.signature(self.base, kink_nodes)
         nodes, children = graph.nodes, graph.children
         v0 = v.value
-        h = step if step is not None else _EPS ** (1 / 3) * max(1.0, abs(v0))
+        h = _step(v, step)
         fs, switched = {}, False
         for k in (-2, -1, 1, 2):
             vals[iv] = v0 + k * h
@@ -289,6 +311,11 @@ class _Stencil:
         # the rounding in f, amplified by 1/h, bounds the rest
         tolerance = 2 * abs(d1 - d2) + 8 * _EPS * scale / h + 1e-10 * abs(value)
         return value, tolerance, switched, ""
+
+
+def _step(v, step):
+    """The finite-difference step h for variable v (the stencil is v +- h, v +- 2h)."""
+    return step if step is not None else _EPS ** (1 / 3) * max(1.0, abs(v.value))
 
 
 class _Kinks:
@@ -396,9 +423,11 @@ class _Exact:
             def partial(k, expr=expr, syms=syms, partials=partials):
                 if partials[k] is None:
                     d = sympy.diff(expr, syms[k])
-                    # sign' is 2*DiracDelta: 0 wherever it exists, and 0 at the jump by the
-                    # engine's convention (the derivative of a piecewise-constant op is 0)
-                    d = d.replace(sympy.DiracDelta, lambda *a: sympy.Integer(0))
+                    if d.has(sympy.DiracDelta, sympy.Heaviside):
+                        # sympy's sign, Heaviside, Max... : not the engine's kink conventions
+                        raise TreenetError(f"sympy's derivative of {type(op).__name__}'s sympy "
+                                           f"twin is {d}: write the twin as a Piecewise that "
+                                           f"follows the engine's kink conventions")
                     partials[k] = sympy.lambdify(syms, d, modules="mpmath")
                 return partials[k]
             rule = cls._rules[key] = (value, partial)
@@ -465,15 +494,22 @@ class _Exact:
         return {id(v): float(adj[self.index[id(v)]]) if id(v) in self.index else 0.0
                 for v in leaves}
 
-    def one_sided(self, leaf):
-        """(derivative just below, just above) the leaf's value: 1e-30 relative away, far below
-        float64 resolution, so only a kink exactly at the point separates them."""
+    def one_sided(self, leaf, delta=None, fallback=None):
+        """(derivative at value - delta, at value + delta). By default delta is 1e-30 relative,
+        far below float64 resolution: the one-sided derivatives at the point, which only a kink
+        exactly there separates. Where value +- delta is outside the domain, `fallback`."""
         i = self.index.get(id(leaf))
         if i is None:
             return 0.0, 0.0
-        delta = mpmath.mpf("1e-30") * max(1, abs(leaf.value))
-        below = self._sweep({i}, (i, -delta))[i]
-        above = self._sweep({i}, (i, delta))[i]
+        if delta is None:
+            delta = mpmath.mpf("1e-30") * max(1, abs(leaf.value))
+        try:
+            below = self._sweep({i}, (i, -mpmath.mpf(delta)))[i]
+            above = self._sweep({i}, (i, mpmath.mpf(delta)))[i]
+        except (TreenetError, ArithmeticError, ValueError):
+            if fallback is None:
+                raise
+            return fallback
         return float(below), float(above)
 
 

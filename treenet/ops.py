@@ -292,7 +292,10 @@ class Abs(Operation):
         return [B.call(Sign, args[0])]
 
     def to_sympy(self, args):
-        return sympy.Abs(args[0])  # with real symbols, d/dx = sign(x), and sign(0) = 0
+        # not sympy.Abs: its derivative is sympy.sign, whose own derivative is 2*DiracDelta; this
+        # one differentiates to Sign's Piecewise (0 at 0, as abs'(0) = 0), and that to 0
+        x = args[0]
+        return sympy.Piecewise((x, x > 0), (-x, x < 0), (0, True))
 
 
 class Step(Operation):
@@ -332,7 +335,9 @@ class Sign(Operation):
         return [B.const(0.0)]
 
     def to_sympy(self, args):
-        return sympy.sign(args[0])
+        # not sympy.sign, whose derivative is 2*DiracDelta: this one's is 0 (sign' = 0) at 0 too
+        x = args[0]
+        return sympy.Piecewise((1, x > 0), (-1, x < 0), (0, True))
 
 
 class _Extreme(Operation):

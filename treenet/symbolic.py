@@ -9,12 +9,20 @@ sympy's automatic simplification, though, walks the whole tree under each new no
 whether u is finite, which expands u), and a tree with shared parts has exponentially many paths:
 a 14-deep network of two tanh neurons per layer takes seconds, 20 deep never finishes. So with
 `evaluate="auto"` a node is simplified by sympy while the tree under it is small, and kept exactly
-as the network writes it (sympy's `evaluate(False)`) once it is larger than `AUTO_LIMIT` nodes."""
+as the network writes it (sympy's `evaluate(False)`) once it is larger than `AUTO_LIMIT` nodes.
+
+Depth: treenet's conversion is iterative, but sympy's own algorithms (assumption queries that
+expand the argument, cache keys, sort keys) recurse once per level of the tree, so a chain of 400
+tanh layers exceeds Python's default recursion limit inside sympy. That surfaces as a TreenetError
+saying so, never as a raw RecursionError; `derivative` and `gradcheck` never build the whole
+expression and work at any depth. `evaluate=False` skips those simplifications and converts far
+deeper chains (3000 tanh layers), though sympy may recurse as deep when the result is used."""
 
 import math
 
 import sympy
 
+from .errors import TreenetError
 from .graph import toposort
 from .nodes import Constant, Input, Leaf, Parameter
 
@@ -41,7 +49,11 @@ def to_sympy(node, values=False, evaluate="auto"):
     parameter's symbol to its current value (a sympy Float), ready for `.subs` or `lambdify`.
     `evaluate`: True lets sympy simplify every node as it is built, False keeps the network's
     structure as written, "auto" (the default) simplifies small sub-expressions only (see the
-    module docstring for why)."""
+    module docstring for why).
+
+    Raises TreenetError when the network is too deep for sympy's recursive algorithms (a 400-layer
+    tanh chain under Python's default recursion limit; see the module docstring):
+    `derivative(...)` and `gradcheck(...)` work at any depth."""
     if evaluate not in (True, False, "auto"):
         raise ValueError("evaluate must be True, False or 'auto'")
     graph = node.graph  # compiles: names every input and parameter
@@ -63,7 +75,7 @@ def sympy_values(node):
 
 def subtree_to_sympy(root, evaluate="auto"):
     """Like `to_sympy` for a node that is not compiled on its own (a sub-expression, or a node
-    `derivative` built): converts what is under it without compiling it."""
+    `derivative` built): converts what is under it without compiling it. Same depth limit."""
     nodes, index = toposort(root)
     children = [None if isinstance(n, Leaf) else tuple(index[id(c)] for c in n.children)
                 for n in nodes]
@@ -71,6 +83,24 @@ def subtree_to_sympy(root, evaluate="auto"):
 
 
 def _convert(nodes, children, evaluate):
+    try:
+        return _convert_nodes(nodes, children, evaluate)
+    except RecursionError:
+        # sympy's cache may now hold objects whose assumptions were cut off half-way: a 150-deep
+        # network that converts in a fresh process fails after a failed 400-deep one unless the
+        # cache is cleared
+        sympy.core.cache.clear_cache()
+        raise _too_deep() from None
+
+
+def _too_deep():
+    """The error for a network deeper than sympy's recursive algorithms can take."""
+    return TreenetError("the network is too deep for sympy's recursive algorithms (Python's "
+                        "recursion limit was reached inside sympy); treenet.derivative(...) and "
+                        "treenet.gradcheck(...) work at any depth")
+
+
+def _convert_nodes(nodes, children, evaluate):
     size = [1] * len(nodes)  # tree size: how big sympy's view of each node is (paths counted)
     exprs = [None] * len(nodes)
     for i, n in enumerate(nodes):

@@ -134,10 +134,11 @@ def test_exponentially_expanding_program_is_refused_quickly():
     """)
     try:
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                timeout=10, env=_env())
+                                timeout=60, env=_env())  # a hang guard, not a speed test
     except subprocess.TimeoutExpired:
-        pytest.fail("a 23-line program was neither parsed nor refused within 10 s")
-    assert result.stdout.strip() in ("ParseError", "parsed"), result.stderr
+        pytest.fail("a 23-line program was neither parsed nor refused within 60 s")
+    # refused by the expansion budget (a fixed count, so this does not depend on the machine)
+    assert result.stdout.strip() == "ParseError", result.stderr
 
 
 def _env():

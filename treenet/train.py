@@ -202,11 +202,6 @@ class _Sample:
             self.graph = Graph(out.children[0])
         else:
             self.graph = graph
-        if self.graph is not graph:
-            # a graph compiled over the network's nodes takes over their `.value`/`.grad` slots;
-            # give them back, so the network's nodes keep reporting the network's own passes
-            for i in graph.op_indices:
-                graph.nodes[i]._slot = (graph, i)
         self.classification = loss.classification
         self.vector = self.graph.vector_output
         self.width = len(self.graph.output.children) if self.vector else None

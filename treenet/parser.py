@@ -1,9 +1,11 @@
-"""Text -> network: the lark grammar in grammar/treenet.lark and the Transformer that builds nodes.
+"""Text -> network: the rule actions for grammar/treenet.lark (a lark Transformer, `_Build`) and
+the meaning of statements.
 
-The grammar is LALR and the Transformer non-recursive, so nesting depth costs memory, not stack.
-Statements are run one by one (a binding sees only what came before it); a `def` keeps its body
-as a parse tree and builds a fresh copy at every call. Every failure becomes one ParseError with
-line, column, the source line and a caret."""
+treenet.lalr runs lark's LALR tables and hands every reduction here as it happens, so nodes are
+built without a parse tree in between, and nothing recurses: nesting depth costs memory, not
+stack. Statements run in order (a binding sees only what came before it); a `def` body is kept as
+a parse tree, checked where it stands, and replayed into a fresh copy at every call. Every failure
+becomes one ParseError with line, column, the source line and a caret."""
 
 import bisect
 import difflib

@@ -267,22 +267,31 @@ def _round_trip_ok(net, rng):
     return all(map(_same, expected, got)), text
 
 
-def test_round_trip_random_programs():
-    rng = random.Random(2024)
+def _check_round_trips(make, count, rng):
+    """Round-trip `count` evaluable networks from make(rng) -> (net, label): none may differ, and
+    together they must use every scalar op."""
     used, checked, failures = set(), 0, []
-    while checked < 150:
-        source = _random_program(rng)
-        net = parse(source, seed=rng.randrange(10 ** 6))
+    while checked < count:
+        net, label = make(rng)
         result = _round_trip_ok(net, rng)
         if result is None:
             continue
         checked += 1
         used |= {type(n).__name__ for n in net.graph.nodes}
         if not result[0]:
-            failures.append((source, result[1]))
+            failures.append((label, result[1]))
     assert not failures, failures[:3]
     expected_ops = {cls.__name__ for cls in ops.scalar_ops()}
     assert expected_ops <= used, expected_ops - used
+
+
+def _parsed_program(rng):
+    source = _random_program(rng)
+    return parse(source, seed=rng.randrange(10 ** 6)), source
+
+
+def test_round_trip_random_programs():
+    _check_round_trips(_parsed_program, 150, random.Random(2024))
 
 
 def _random_tree(rng):
@@ -302,20 +311,7 @@ def _random_tree(rng):
 
 
 def test_round_trip_random_class_built_trees():
-    rng = random.Random(77)
-    used, checked, failures = set(), 0, []
-    while checked < 300:
-        net = _random_tree(rng)
-        result = _round_trip_ok(net, rng)
-        if result is None:
-            continue
-        checked += 1
-        used |= {type(n).__name__ for n in net.graph.nodes}
-        if not result[0]:
-            failures.append(result[1])
-    assert not failures, failures[:3]
-    expected_ops = {cls.__name__ for cls in ops.scalar_ops()}
-    assert expected_ops <= used, expected_ops - used
+    _check_round_trips(lambda rng: (_random_tree(rng), "class-built"), 300, random.Random(77))
 
 
 def test_printed_text_is_a_valid_program_for_every_op():

@@ -199,8 +199,9 @@ class Operation(NeuralNetNode):
         if "call" in cls.__dict__ or "symbol" in cls.__dict__:
             Operation._registry[cls.__name__] = cls
 
-    # An op's value and gradient live in the arrays of the last graph compiled with it (slot =
-    # (graph, index)), so the engine's loops write no attributes; these properties read them.
+    # An op's value and gradient live in the arrays of its network's graph (slot = (graph,
+    # index): the first live graph compiled with it), so the engine's loops write no attributes;
+    # these properties read them.
     _slot = None
 
     def __init__(self, children=None, name=None):

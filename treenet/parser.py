@@ -36,27 +36,20 @@ def reserved_names():
     return KEYWORDS | VECTOR_CALLS | set(calls())
 
 
-def _grammar_text():
-    # installed: the wheel maps grammar/ into the package; source checkout: the top-level folder
-    try:
-        ref = resources.files("treenet").joinpath("grammar", "treenet.lark")
-        if ref.is_file():
-            return ref.read_text(encoding="utf-8")
-    except (FileNotFoundError, ModuleNotFoundError):
-        pass
-    return (Path(__file__).resolve().parent.parent / "grammar" / "treenet.lark").read_text(
-        encoding="utf-8")
-
-
 _MISSING = object()
 
 
 def grammar_path():
-    """Where the grammar is read from (the installed copy, or the source tree's)."""
+    """Where the grammar is read from: the installed copy (the wheel maps grammar/ into the
+    package), else the source checkout's top-level grammar/."""
     ref = resources.files("treenet").joinpath("grammar", "treenet.lark")
     if ref.is_file():
         return str(ref)
     return str(Path(__file__).resolve().parent.parent / "grammar" / "treenet.lark")
+
+
+def _grammar_text():
+    return Path(grammar_path()).read_text(encoding="utf-8")
 
 
 # --- parse state and the Transformer ----------------------------------------------------------

@@ -65,6 +65,10 @@ def _context(source, line, column, width=100):
     return f"    {text}\n    {' ' * col}^"
 
 
+class MissingRuleError(TreenetError, NotImplementedError):
+    """An op lacks a rule that was asked for (say to_sympy): the message names the op and the method."""
+
+
 class DomainError(ArithmeticError):
     """Raised inside an op's rule for a value outside its domain; the engine turns it into an
     EvaluationError that names the sub-expression."""

@@ -6,7 +6,7 @@ import contextvars
 import itertools
 import random
 
-from .errors import TreenetError
+from .errors import MissingRuleError, TreenetError
 
 # Leaves are ordered by creation (the parser creates them in order of appearance in the text), so
 # a network's inputs and parameters come out in the order a reader meets them.
@@ -175,20 +175,36 @@ class Constant(Leaf):
 class Operation(NeuralNetNode):
     """A node computed from its children. Each subclass declares one op in one place: its value
     (`compute`), its local derivatives (`partials`, or `vjp`), its symbolic derivatives (`dnodes`),
-    its printed form (`symbol`/`call` and `precedence`) and its sympy twin (`to_sympy`).
+    its printed form (`symbol`/`call`, `notation`, `precedence`, `associativity`, `latex`) and its
+    sympy twin (`to_sympy`).
 
-    Subclasses that set `call` or `symbol` are registered in `treenet.ops.REGISTRY`."""
+    Subclasses that set `call` or `symbol` are registered in `treenet.ops.REGISTRY` (a clash of
+    class name, call name or symbol with another op is a TreenetError); only `compute` and
+    `partials` (or `vjp`) are required, a missing optional rule is a MissingRuleError where used."""
 
     #: the name used in the language, for ops written as calls (`relu(x)`)
     call = None
     #: the infix or prefix symbol, for ops written as operators
     symbol = None
+    #: "call", "infix", "prefix" or "vector"; defaults to "call" for an op with a `call` name
+    notation = None
     #: how many children: an int, or (min, None) for "at least min"
     arity = 1
-    #: binding strength when printed (see treenet.printer)
+    #: binding strength when printed (see treenet.ops: SUM < PRODUCT < UNARY < POWER < ATOM)
     precedence = 100
-    #: one-line summary with the math, shown by `treenet.ops.describe`
-    formula = ""
+    #: "left" (a - b - c is (a - b) - c) or "right" (a ^ b ^ c is a ^ (b ^ c)), for infix ops
+    associativity = "left"
+    #: LaTeX template: "{0} \cdot {1}" (an infix joiner, repeated), "-{0}", r"\frac{{0}}{{1}}",
+    #: r"\sigma\left({args}\right)"; None: the notation's default
+    latex = None
+    #: the precedence of the LaTeX form, where it differs (a fraction ranks as a power)
+    latex_precedence = None
+    #: for + and -: the symbol that absorbs a negated right operand (a + (-b) prints a - b)
+    negated_symbol = None
+    #: True for the op that is -x: a negated number prints as one number
+    negation = False
+    #: True when f(-a, ...) == -f(a, ...) exactly, so a sum may move the sign out of the first factor
+    odd = False
     #: True when the derivative is zero wherever it exists (step, sign): `derivative` prunes them
     piecewise_constant = False
 
@@ -196,8 +212,10 @@ class Operation(NeuralNetNode):
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
+        if cls.notation is None and cls.call is not None:
+            cls.notation = "call"
         if "call" in cls.__dict__ or "symbol" in cls.__dict__:
-            Operation._registry[cls.__name__] = cls
+            _register(cls)
 
     # An op's value and gradient live in the arrays of its network's graph (slot = (graph,
     # index): the first live graph compiled with it), so the engine's loops write no attributes;
@@ -249,11 +267,11 @@ class Operation(NeuralNetNode):
     # --- the op's rules (subclasses fill these in) --------------------------------------------
     def compute(self, xs):
         """The value from the children's values."""
-        raise NotImplementedError
+        raise _missing(self, "compute", "every op needs its value")
 
     def partials(self, xs, out):
         """d(value)/d(child i) for each child, given the children's values and this value."""
-        raise NotImplementedError
+        raise _missing(self, "partials", "backward needs it (or a vjp)")
 
     def vjp(self, xs, out, g):
         """Each child's share of the upstream derivative g (the chain rule at this node)."""
@@ -261,15 +279,53 @@ class Operation(NeuralNetNode):
 
     def dnodes(self, args, out):
         """The local derivatives as nodes over `args` (the children) and `out` (this node)."""
-        raise NotImplementedError
+        raise _missing(self, "dnodes", "treenet.derivative builds each op's local derivatives as "
+                       "nodes with it (gradcheck(method='fd') works without it)")
 
     def to_sympy(self, args):
         """The sympy expression of this op applied to sympy expressions `args`."""
-        raise NotImplementedError
+        raise _missing(self, "to_sympy", "treenet.to_sympy and gradcheck's exact column need the "
+                       "op's sympy twin (gradcheck(method='fd') works without it)")
 
     def copy_with(self, children):
         """The same op over other children."""
         return type(self)(children)
+
+
+def _missing(op, method, why):
+    return MissingRuleError(f"op {type(op).__name__} has no {method}: {why}; define "
+                            f"{method} in the class")
+
+
+def _register(cls):
+    """Put an op class in the registry, refusing a second op with the same class name, call name
+    or symbol. A class from the same module and qualname replaces its old self: importlib.reload,
+    or a cell run again in a notebook."""
+    origin = (cls.__module__, cls.__qualname__)
+    for other in Operation._registry.values():
+        if (other.__module__, other.__qualname__) == origin:
+            continue
+        clash = ("class name", cls.__name__) if other.__name__ == cls.__name__ else \
+            ("call name", cls.call) if cls.call is not None and other.call == cls.call else \
+            ("symbol", cls.symbol) if cls.symbol is not None and other.symbol == cls.symbol \
+            and other.notation == cls.notation else None
+        if clash:
+            raise TreenetError(f"op {cls.__qualname__} ({cls.__module__}): the {clash[0]} "
+                               f"{clash[1]!r} is taken by {other.__qualname__} "
+                               f"({other.__module__}); choose another")
+    if not issubclass(cls, Macro):
+        if cls.compute is Operation.compute:
+            raise TreenetError(f"op {cls.__name__} has no compute: every op needs "
+                               "compute(self, xs), its value from its children's values")
+        if cls.partials is Operation.partials and cls.vjp is Operation.vjp:
+            raise TreenetError(f"op {cls.__name__} has no partials: backward needs "
+                               "partials(self, xs, out), d(value)/d(child) for each child "
+                               "(or vjp(self, xs, out, g))")
+    stale = [k for k, v in Operation._registry.items()
+             if (v.__module__, v.__qualname__) == origin]
+    for k in stale:
+        del Operation._registry[k]
+    Operation._registry[cls.__name__] = cls
 
 
 class Macro(Operation):

@@ -7,8 +7,6 @@ max/min send the whole gradient to the first argument that attains the extreme."
 
 import math
 
-import sympy
-
 from .errors import DomainError
 from .nodes import Constant, Linear, Macro, Operation
 
@@ -16,7 +14,14 @@ from .nodes import Constant, Linear, Macro, Operation
 SUM, PRODUCT, UNARY, POWER, ATOM = 10, 20, 30, 40, 100
 
 
+def _sympy():
+    """sympy, imported on first use: parsing and evaluating a formula never need it."""
+    import sympy
+    return sympy
+
+
 def _sympy_step(x):
+    sympy = _sympy()
     return sympy.Piecewise((1, x > 0), (0, True))
 
 
@@ -25,7 +30,8 @@ def _sympy_step(x):
 class Add(Operation):
     """a + b + ...  (d/d each = 1)"""
     symbol, notation, precedence, arity = "+", "infix", SUM, (1, None)
-    formula = "a + b + ...; d/da = 1"
+    associativity, latex = "left", "{0} + {1}"
+    negated_symbol = "-"  # a + (-b) prints a - b: the same float
 
     def compute(self, xs):
         return sum(xs[1:], xs[0])  # sum(xs) starts from int 0, and 0 + -0.0 loses the sign
@@ -40,13 +46,15 @@ class Add(Operation):
         return [B.const(1.0)] * len(args)
 
     def to_sympy(self, args):
+        sympy = _sympy()
         return sympy.Add(*args)
 
 
 class Subtract(Operation):
     """a - b  (d/da = 1, d/db = -1)"""
     symbol, notation, precedence, arity = "-", "infix", SUM, 2
-    formula = "a - b; d/da = 1, d/db = -1"
+    associativity, latex = "left", "{0} - {1}"
+    negated_symbol = "+"  # a - (-b) prints a + b
 
     def compute(self, xs):
         return xs[0] - xs[1]
@@ -67,7 +75,8 @@ class Subtract(Operation):
 class Multiply(Operation):
     """a * b * ...  (d/da = product of the others)"""
     symbol, notation, precedence, arity = "*", "infix", PRODUCT, (1, None)
-    formula = "a * b * ...; d/da = b * ..."
+    associativity, latex = "left", r"{0} \cdot {1}"
+    odd = True  # (-a)*b == -(a*b) exactly: a - (-2)*y prints a + 2*y
 
     def compute(self, xs):
         return math.prod(xs)
@@ -91,13 +100,16 @@ class Multiply(Operation):
         return [B.mul(*(args[:i] + args[i + 1:])) for i in range(len(args))]
 
     def to_sympy(self, args):
+        sympy = _sympy()
         return sympy.Mul(*args)
 
 
 class Divide(Operation):
     """a / b  (d/da = 1/b, d/db = -a/b^2)"""
     symbol, notation, precedence, arity = "/", "infix", PRODUCT, 2
-    formula = "a / b; d/da = 1/b, d/db = -a/b^2"
+    associativity, latex = "left", r"\frac{{0}}{{1}}"
+    latex_precedence = POWER  # a fraction raised to a power keeps its parentheses
+    odd = True
 
     def compute(self, xs):
         if xs[1] == 0:
@@ -117,7 +129,8 @@ class Divide(Operation):
 class Negate(Operation):
     """-a  (d/da = -1)"""
     symbol, notation, precedence, arity = "-", "prefix", UNARY, 1
-    formula = "-a; d/da = -1"
+    latex = "-{0}"
+    negation = True  # -(2) prints -2, and a + (-b) prints a - b
 
     def compute(self, xs):
         return -xs[0]
@@ -138,7 +151,7 @@ class Negate(Operation):
 class Power(Operation):
     """a ^ b  (d/da = b*a^(b-1), d/db = a^b*log(a), which needs a > 0)"""
     symbol, notation, precedence, arity = "^", "infix", POWER, 2
-    formula = "a ^ b; d/da = b*a^(b-1), d/db = a^b*log(a) (a > 0)"
+    associativity, latex = "right", "{0}^{{1}}"
 
     def compute(self, xs):
         a, b = xs
@@ -176,7 +189,6 @@ class Power(Operation):
 class ReLU(Operation):
     """relu(x) = max(0, x)  (relu'(x) = step(x); relu'(0) = 0)"""
     call, notation = "relu", "call"
-    formula = "relu(x) = max(0, x); relu'(x) = step(x), relu'(0) = 0"
 
     def compute(self, xs):
         return xs[0] if xs[0] > 0 else 0.0
@@ -188,6 +200,7 @@ class ReLU(Operation):
         return [B.call(Step, args[0])]
 
     def to_sympy(self, args):
+        sympy = _sympy()
         # not Max(0, x): its derivative is a Heaviside that sympy makes 1/2 at 0
         return sympy.Piecewise((args[0], args[0] > 0), (0, True))
 
@@ -196,7 +209,6 @@ class Sigmoid(Operation):
     """sigmoid(x) = 1/(1 + e^-x)  (sigmoid' = sigmoid*(1 - sigmoid))"""
     call, notation = "sigmoid", "call"
     latex = r"\sigma\left({args}\right)"
-    formula = "sigmoid(x) = 1/(1 + exp(-x)); sigmoid' = sigmoid*(1 - sigmoid)"
 
     def compute(self, xs):
         x = xs[0]
@@ -213,6 +225,7 @@ class Sigmoid(Operation):
         return [B.mul(out, B.sub(B.const(1.0), out))]
 
     def to_sympy(self, args):
+        sympy = _sympy()
         return 1 / (1 + sympy.exp(-args[0]))
 
 
@@ -220,7 +233,6 @@ class Tanh(Operation):
     """tanh(x)  (tanh' = 1 - tanh^2)"""
     call, notation = "tanh", "call"
     latex = r"\tanh\left({args}\right)"
-    formula = "tanh(x); tanh' = 1 - tanh^2"
 
     def compute(self, xs):
         return math.tanh(xs[0])
@@ -232,6 +244,7 @@ class Tanh(Operation):
         return [B.sub(B.const(1.0), B.mul(out, out))]
 
     def to_sympy(self, args):
+        sympy = _sympy()
         return sympy.tanh(args[0])
 
 
@@ -239,7 +252,6 @@ class Exp(Operation):
     """exp(x)  (exp' = exp)"""
     call, notation = "exp", "call"
     latex = r"\exp\left({args}\right)"  # not e^{...}: arguments are long
-    formula = "exp(x); exp' = exp"
 
     def compute(self, xs):
         return math.exp(xs[0])
@@ -251,6 +263,7 @@ class Exp(Operation):
         return [out]
 
     def to_sympy(self, args):
+        sympy = _sympy()
         return sympy.exp(args[0])
 
 
@@ -258,7 +271,6 @@ class Log(Operation):
     """log(x), natural, x > 0  (log' = 1/x)"""
     call, notation = "log", "call"
     latex = r"\ln\left({args}\right)"
-    formula = "log(x), x > 0; log'(x) = 1/x"
 
     def compute(self, xs):
         if xs[0] <= 0:
@@ -272,6 +284,7 @@ class Log(Operation):
         return [B.div(B.const(1.0), args[0])]
 
     def to_sympy(self, args):
+        sympy = _sympy()
         return sympy.log(args[0])
 
 
@@ -279,7 +292,6 @@ class Abs(Operation):
     """abs(x)  (abs'(x) = sign(x); abs'(0) = 0)"""
     call, notation = "abs", "call"
     latex = r"\left|{args}\right|"
-    formula = "abs(x); abs'(x) = sign(x), abs'(0) = 0"
 
     def compute(self, xs):
         return abs(xs[0])
@@ -292,6 +304,7 @@ class Abs(Operation):
         return [B.call(Sign, args[0])]
 
     def to_sympy(self, args):
+        sympy = _sympy()
         # not sympy.Abs: its derivative is sympy.sign, whose own derivative is 2*DiracDelta; this
         # one differentiates to Sign's Piecewise (0 at 0, as abs'(0) = 0), and that to 0
         x = args[0]
@@ -301,7 +314,6 @@ class Abs(Operation):
 class Step(Operation):
     """step(x) = 1 if x > 0 else 0  (the derivative of relu; step(0) = 0)"""
     call, notation = "step", "call"
-    formula = "step(x) = 1 if x > 0 else 0; step' = 0"
     piecewise_constant = True
 
     def compute(self, xs):
@@ -321,7 +333,6 @@ class Sign(Operation):
     """sign(x) = 1, 0 or -1  (the derivative of abs)"""
     call, notation = "sign", "call"
     latex = r"\operatorname{sgn}\left({args}\right)"
-    formula = "sign(x) in {-1, 0, 1}; sign' = 0"
     piecewise_constant = True
 
     def compute(self, xs):
@@ -335,6 +346,7 @@ class Sign(Operation):
         return [B.const(0.0)]
 
     def to_sympy(self, args):
+        sympy = _sympy()
         # not sympy.sign, whose derivative is 2*DiracDelta: this one's is 0 (sign' = 0) at 0 too
         x = args[0]
         return sympy.Piecewise((1, x > 0), (-1, x < 0), (0, True))
@@ -369,6 +381,7 @@ class _Extreme(Operation):
         return result
 
     def to_sympy(self, args):
+        sympy = _sympy()
         # a Piecewise in argument order, so ties go to the first argument, as in the engine
         cases = []
         for i, a in enumerate(args[:-1]):
@@ -382,7 +395,6 @@ class Max(_Extreme):
     """max(a, b, ...)  (d/da = 1 for the first argument equal to the max, else 0)"""
     call = "max"
     latex = r"\max\left({args}\right)"
-    formula = "max(a, b, ...); the gradient goes to the first argument that attains it"
 
     def compute(self, xs):
         return max(xs)
@@ -398,7 +410,6 @@ class Min(_Extreme):
     """min(a, b, ...)  (d/da = 1 for the first argument equal to the min, else 0)"""
     call = "min"
     latex = r"\min\left({args}\right)"
-    formula = "min(a, b, ...); the gradient goes to the first argument that attains it"
 
     def compute(self, xs):
         return min(xs)
@@ -415,7 +426,7 @@ class Min(_Extreme):
 class Output(Operation):
     """[a, b, ...]: a vector output; `predict` returns a list of floats."""
     notation, arity, vector_valued = "vector", (1, None), True
-    formula = "[a, b, ...]"
+    latex = r"\left[{args}\right]"
 
     def compute(self, xs):
         return list(xs)
@@ -433,7 +444,6 @@ class Output(Operation):
 class Softmax(Output):
     """softmax(a, b, ...)_i = e^a_i / sum_j e^a_j, computed stably (shifted by the max)."""
     call, notation = "softmax", "call"
-    formula = "softmax(a, b, ...)_i = exp(a_i) / sum_j exp(a_j)"
 
     def compute(self, xs):
         m = max(xs)
@@ -446,6 +456,7 @@ class Softmax(Output):
         return [yi * (gi - dot) for gi, yi in zip(g, out)]
 
     def to_sympy(self, args):
+        sympy = _sympy()
         es = [sympy.exp(a) for a in args]
         total = sympy.Add(*es)
         return [e / total for e in es]

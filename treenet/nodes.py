@@ -297,6 +297,18 @@ def _missing(op, method, why):
                             f"{method} in the class")
 
 
+def _clash(cls, other):
+    """(what, value) that two op classes share and must not, or None ("-" is both an infix and
+    a prefix symbol, so a symbol clashes only within one notation)."""
+    if other.__name__ == cls.__name__:
+        return "class name", cls.__name__
+    if cls.call is not None and other.call == cls.call:
+        return "call name", cls.call
+    if cls.symbol is not None and (other.symbol, other.notation) == (cls.symbol, cls.notation):
+        return "symbol", cls.symbol
+    return None
+
+
 def _register(cls):
     """Put an op class in the registry, refusing a second op with the same class name, call name
     or symbol. A class from the same module and qualname replaces its old self: importlib.reload,
@@ -305,10 +317,7 @@ def _register(cls):
     for other in Operation._registry.values():
         if (other.__module__, other.__qualname__) == origin:
             continue
-        clash = ("class name", cls.__name__) if other.__name__ == cls.__name__ else \
-            ("call name", cls.call) if cls.call is not None and other.call == cls.call else \
-            ("symbol", cls.symbol) if cls.symbol is not None and other.symbol == cls.symbol \
-            and other.notation == cls.notation else None
+        clash = _clash(cls, other)
         if clash:
             raise TreenetError(f"op {cls.__qualname__} ({cls.__module__}): the {clash[0]} "
                                f"{clash[1]!r} is taken by {other.__qualname__} "

@@ -4,20 +4,25 @@ Defaults are the usual ones (SGD and momentum lr=0.01, momentum 0.9; Adam lr=0.0
 0.999, eps 1e-8). `lr=None` means each Parameter's own `learning_rate` (the tutorials'
 per-parameter rates); a number is the rate for all. A step is all or nothing: the new values
 and the new state are worked out first and applied only if every one is finite, so a failing step
-leaves the parameters (and the optimizer's memory) exactly as they were."""
+leaves the parameters (and the optimizer's memory) exactly as they were.
+
+The memory is checked as well as the values: Adam's g*g can overflow to inf while the step it
+gives is a finite 0, which would freeze the parameter for good without a word."""
 
 import math
 from numbers import Real
 
 from .errors import TreenetError
-from .losses import unknown
+from .losses import _short, unknown
 
 
 class Optimizer:
     """Base class: subclasses give `rule(value, grad, state, lr, t)` -> (new value, new state),
-    where `state` is that parameter's memory (None at first) and t the 1-based step count."""
+    where `state` is that parameter's memory (None at first, else a number or a tuple of
+    numbers, named by `state_names`) and t the 1-based step count."""
 
     name = "optimizer"
+    state_names = ()
 
     def __init__(self, lr=0.01):
         self.lr = check_lr(lr)
@@ -39,7 +44,15 @@ class Optimizer:
             lr = self.rate(p)
             if self.lr is None:
                 check_parameter_rate(p)
-            value, state = self.rule(p.value, g, self.state.get(id(p)), lr, t)
+            try:
+                value, state = self.rule(p.value, g, self.state.get(id(p)), lr, t)
+            except _Overflow as exc:
+                raise NonFiniteStep(p, f"{self.name}: {exc} for {p.name} (gradient {g:.6g})") \
+                    from None
+            except OverflowError:
+                raise NonFiniteStep(p, f"{self.name}: overflow in the step for {p.name} "
+                                       f"(gradient {g:.6g}, value {p.value!r})") from None
+            self._check_state(p, g, state)  # first: an overflowed memory is the cause
             if value - value != 0:
                 raise NonFiniteStep(p, f"the step makes {p.name} {value!r}")
             new_values.append(value)
@@ -51,6 +64,15 @@ class Optimizer:
 
     def rule(self, value, grad, state, lr, t):
         raise NotImplementedError
+
+    def _check_state(self, p, g, state):
+        """A NonFiniteStep naming the part of the memory that overflowed, if one did."""
+        parts = () if state is None else state if isinstance(state, tuple) else (state,)
+        for k, x in enumerate(parts):
+            if isinstance(x, float) and not math.isfinite(x):
+                label = self.state_names[k] if k < len(self.state_names) else f"state[{k}]"
+                raise NonFiniteStep(p, f"{self.name}: the {label} of {p.name} overflowed to "
+                                       f"{x!r} (gradient {g:.6g})")
 
     def reset(self):
         """Forget the memory (momentum, moment estimates, step count)."""
@@ -68,18 +90,28 @@ def check_lr(lr):
     TreenetError saying so."""
     if lr is None:
         return None
-    if isinstance(lr, bool) or not isinstance(lr, Real) or not 0 < lr < math.inf:
+    if not _finite_float(lr) or not 0 < lr:
         raise TreenetError(f"lr must be a positive finite number, or None for each Parameter's "
-                           f"own learning_rate; got {lr!r}")
+                           f"own learning_rate; got {_short(lr)}")
     return lr
 
 
 def check_parameter_rate(param):
     """A Parameter's own `learning_rate` must be a finite number >= 0 (0 freezes it)."""
     r = param.learning_rate
-    if isinstance(r, bool) or not isinstance(r, Real) or not 0 <= r < math.inf:
+    if not _finite_float(r) or not 0 <= r:
         raise TreenetError(f"parameter {param.name}: learning_rate must be a finite number >= 0, "
-                           f"got {r!r}")
+                           f"got {_short(r)}")
+
+
+def _finite_float(x):
+    """Whether x is a real number (not a bool) that is finite as a float: 10**400 is not."""
+    if isinstance(x, bool) or not isinstance(x, Real):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
 
 
 def _check_unit(value, label):
@@ -89,11 +121,21 @@ def _check_unit(value, label):
 
 
 class NonFiniteStep(ArithmeticError):
-    """An optimizer step that would give a non-finite value (`parameter` names which)."""
+    """An optimizer step that would give a non-finite value or memory (`parameter` names which)."""
 
     def __init__(self, parameter, message):
         self.parameter = parameter
         super().__init__(message)
+
+
+class _Overflow(ArithmeticError):
+    """Raised by a rule for an intermediate that is not finite; the text says which."""
+
+
+def _finite(x, what):
+    if x - x != 0:
+        raise _Overflow(f"{what} overflowed to {x!r}")
+    return x
 
 
 class SGD(Optimizer):
@@ -109,6 +151,7 @@ class Momentum(Optimizer):
     """v <- momentum*v + g;  p <- p - lr*v  (nesterov: p <- p - lr*(g + momentum*v))"""
 
     name = "momentum"
+    state_names = ("velocity v",)
 
     def __init__(self, lr=0.01, momentum=0.9, nesterov=False):
         super().__init__(lr)
@@ -126,22 +169,24 @@ class Adam(Optimizer):
     p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)"""
 
     name = "adam"
+    state_names = ("first moment m", "second moment v")
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(lr)
         _check_unit(beta1, "beta1")
         _check_unit(beta2, "beta2")
-        if isinstance(eps, bool) or not isinstance(eps, Real) or not 0 < eps < math.inf:
-            raise TreenetError(f"eps must be a positive finite number, got {eps!r}")
+        if not _finite_float(eps) or not 0 < eps:
+            raise TreenetError(f"eps must be a positive finite number, got {_short(eps)}")
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     def rule(self, value, grad, state, lr, t):
         m, v = state if state is not None else (0.0, 0.0)
         b1, b2 = self.beta1, self.beta2
-        m = b1 * m + (1.0 - b1) * grad
-        v = b2 * v + (1.0 - b2) * grad * grad
-        m_hat = m / (1.0 - b1 ** t)
-        v_hat = v / (1.0 - b2 ** t)
+        m = _finite(b1 * m + (1.0 - b1) * grad, "first moment m")
+        # g*g overflows first: a gradient over 1.3e154 makes v inf and every later step 0
+        v = _finite(b2 * v + (1.0 - b2) * grad * grad, "second moment v (g*g)")
+        m_hat = _finite(m / (1.0 - b1 ** t), "bias-corrected first moment")
+        v_hat = _finite(v / (1.0 - b2 ** t), "bias-corrected second moment")
         return value - lr * m_hat / (math.sqrt(v_hat) + self.eps), (m, v)
 
 

@@ -52,7 +52,10 @@ class Optimizer:
             except OverflowError:
                 raise NonFiniteStep(p, f"{self.name}: overflow in the step for {p.name} "
                                        f"(gradient {g:.6g}, value {p.value!r})") from None
-            self._check_state(p, g, state)  # first: an overflowed memory is the cause
+            if state is not None:  # first: an overflowed memory is the cause
+                for x in (state if type(state) is tuple else (state,)):
+                    if x.__class__ is float and x - x != 0:
+                        raise self._state_error(p, g, state)
             if value - value != 0:
                 raise NonFiniteStep(p, f"the step makes {p.name} {value!r}")
             new_values.append(value)
@@ -65,14 +68,13 @@ class Optimizer:
     def rule(self, value, grad, state, lr, t):
         raise NotImplementedError
 
-    def _check_state(self, p, g, state):
-        """A NonFiniteStep naming the part of the memory that overflowed, if one did."""
-        parts = () if state is None else state if isinstance(state, tuple) else (state,)
-        for k, x in enumerate(parts):
-            if isinstance(x, float) and not math.isfinite(x):
-                label = self.state_names[k] if k < len(self.state_names) else f"state[{k}]"
-                raise NonFiniteStep(p, f"{self.name}: the {label} of {p.name} overflowed to "
-                                       f"{x!r} (gradient {g:.6g})")
+    def _state_error(self, p, g, state):
+        """The NonFiniteStep naming the part of the memory that overflowed."""
+        parts = state if isinstance(state, tuple) else (state,)
+        k = next(k for k, x in enumerate(parts) if isinstance(x, float) and not math.isfinite(x))
+        label = self.state_names[k] if k < len(self.state_names) else f"state[{k}]"
+        return NonFiniteStep(p, f"{self.name}: the {label} of {p.name} overflowed to "
+                                f"{parts[k]!r} (gradient {g:.6g})")
 
     def reset(self):
         """Forget the memory (momentum, moment estimates, step count)."""
@@ -132,12 +134,6 @@ class _Overflow(ArithmeticError):
     """Raised by a rule for an intermediate that is not finite; the text says which."""
 
 
-def _finite(x, what):
-    if x - x != 0:
-        raise _Overflow(f"{what} overflowed to {x!r}")
-    return x
-
-
 class SGD(Optimizer):
     """p <- p - lr*g"""
 
@@ -182,12 +178,24 @@ class Adam(Optimizer):
     def rule(self, value, grad, state, lr, t):
         m, v = state if state is not None else (0.0, 0.0)
         b1, b2 = self.beta1, self.beta2
-        m = _finite(b1 * m + (1.0 - b1) * grad, "first moment m")
-        # g*g overflows first: a gradient over 1.3e154 makes v inf and every later step 0
-        v = _finite(b2 * v + (1.0 - b2) * grad * grad, "second moment v (g*g)")
-        m_hat = _finite(m / (1.0 - b1 ** t), "bias-corrected first moment")
-        v_hat = _finite(v / (1.0 - b2 ** t), "bias-corrected second moment")
+        m = b1 * m + (1.0 - b1) * grad
+        v = b2 * v + (1.0 - b2) * grad * grad
+        m_hat = m / (1.0 - b1 ** t)
+        v_hat = v / (1.0 - b2 ** t)
+        # g*g overflows first: a gradient over 1.3e154 makes v inf, and m_hat / inf a step of 0
+        # at this and every later step. (m_hat, v_hat finite imply m, v finite.)
+        if m_hat - m_hat != 0 or v_hat - v_hat != 0:
+            raise _Overflow(_adam_overflow(m, v, m_hat, v_hat))
         return value - lr * m_hat / (math.sqrt(v_hat) + self.eps), (m, v)
+
+
+def _adam_overflow(m, v, m_hat, v_hat):
+    """Which of Adam's moments overflowed, for the message."""
+    for name, x in (("second moment v (g*g)", v), ("first moment m", m),
+                    ("bias-corrected second moment v/(1 - beta2^t)", v_hat),
+                    ("bias-corrected first moment m/(1 - beta1^t)", m_hat)):
+        if x - x != 0:
+            return f"the {name} overflowed to {x!r}"
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}

@@ -5,8 +5,9 @@ passed straight to `train_model(model, mse, mse.derivative, data)`.
 
 Where the network ends in an op that declares a combined form with the loss (`Sigmoid` with
 "bce" and "cross_entropy", `Softmax` with "cross_entropy": their `fused_losses`), `train` hands
-the loss the *logits* (the input of that last op, `op.logits()`) and uses the combined form: loss = softplus(z) - t*z and d/dz = sigmoid(z) - t for BCE, logsumexp(z) - t.z
-and d/dz = softmax(z) - t for cross-entropy. These never take the log of 0 and never divide by
+the loss the *logits* (the input of that last op, `op.logits()`) and uses the combined form:
+loss = softplus(z) - t*z and d/dz = sigmoid(z) - t for BCE, logsumexp(z) - t.z and
+d/dz = softmax(z) - t for cross-entropy. These never take the log of 0 and never divide by
 p*(1 - p), so a saturated output (sigmoid(40) == 1.0 exactly) still gets its exact gradient.
 sigmoid and softmax themselves are the ops' own rules (`Sigmoid.of`, `Softmax.of`).
 

@@ -3,18 +3,25 @@
 Arguments come target first, as in the tutorials' `loss_fn(y_true, y_pred)`, so a loss can be
 passed straight to `train_model(model, mse, mse.derivative, data)`.
 
-Where the network ends in the function a loss pairs with (sigmoid for "bce", softmax for
-"cross_entropy"), `train` hands the loss the *logits* (the input of that last function) and uses
-the combined form: loss = softplus(z) - t*z and d/dz = sigmoid(z) - t for BCE, logsumexp(z) - t.z
-and d/dz = softmax(z) - t for cross-entropy. These never take the log of 0 and never divide by
-p*(1 - p), so a saturated output (sigmoid(40) == 1.0 exactly) still gets its exact gradient."""
+Where the network ends in an op that declares a combined form with the loss (`Sigmoid` with
+"bce" and "cross_entropy", `Softmax` with "cross_entropy": their `fused_losses`), `train` hands
+the loss the *logits* (the input of that last op, `op.logits()`) and uses the combined form:
+loss = softplus(z) - t*z and d/dz = sigmoid(z) - t for BCE, logsumexp(z) - t.z and
+d/dz = softmax(z) - t for cross-entropy. These never take the log of 0 and never divide by
+p*(1 - p), so a saturated output (sigmoid(40) == 1.0 exactly) still gets its exact gradient.
+sigmoid and softmax themselves are the ops' own rules (`Sigmoid.of`, `Softmax.of`).
+
+The built-in losses never return inf or NaN: a result too large for a float is an
+EvaluationError that names the loss, the output and the target."""
 
 import difflib
+import functools
 import math
 from collections.abc import Sequence
 from numbers import Real
 
-from .errors import TreenetError
+from .errors import EvaluationError, TreenetError
+from .ops import Sigmoid, Softmax
 
 #: how close to 0 and 1 a probability is clipped before a log, when no logits are available
 EPS = 1e-12
@@ -22,11 +29,10 @@ EPS = 1e-12
 
 class Loss:
     """A loss: `value(target, prediction)` and `derivative(target, prediction)` (d/d prediction,
-    a list for vector predictions). `fuses` names the last op whose input (the logits) the loss
-    can take directly through `value_from_logits` / `derivative_from_logits`."""
+    a list for vector predictions). A loss that an op lists in its `fused_losses` also takes
+    that op's logits directly through `value_from_logits` / `derivative_from_logits`."""
 
     name = "loss"
-    fuses = None
     classification = False
 
     def value(self, target, pred):
@@ -76,22 +82,64 @@ class FunctionLoss(Loss):
         return f"FunctionLoss({self.name})"
 
 
+def _finite(method):
+    """A built-in loss's method with its arguments checked and an overflow (an OverflowError,
+    or an inf or NaN that float arithmetic gave) turned into an EvaluationError."""
+
+    @functools.wraps(method)
+    def checked(self, target, pred):
+        _check_prediction(self.name, pred)
+        try:
+            result = method(self, target, pred)
+        except OverflowError:
+            result = math.inf
+        if any(r - r != 0 for r in (result if isinstance(result, list) else (result,))):
+            raise EvaluationError(f"overflow in the {self.name} loss: a number grew too large "
+                                  f"for a float (output {_brief(pred)}, target {_brief(target)})")
+        return result
+
+    return checked
+
+
+def _check_prediction(name, pred):
+    """The prediction a loss is given: a finite number, or a non-empty list of them."""
+    preds = pred if _is_vector(pred) else (pred,)
+    if not preds or any(isinstance(y, bool) or not isinstance(y, Real) for y in preds):
+        raise TreenetError(f"the {name} loss takes a number or a list of numbers as the "
+                           f"prediction, got {_short(pred)}")
+    for y in preds:
+        try:
+            finite = math.isfinite(y)
+        except OverflowError:
+            finite = False
+        if not finite:
+            raise EvaluationError(f"the {name} loss needs a finite prediction, got "
+                                  f"{_short(pred)}")
+
+
 class MSE(Loss):
     """(y - t)^2, averaged over the components of a vector;  d/dy = 2*(y - t) (/ n)."""
 
     name = "mse"
 
+    @_finite
     def value(self, target, pred):
         if _is_vector(pred):
             t = _as_vector(target, len(pred))
-            return math.fsum((y - ti) ** 2 for y, ti in zip(pred, t)) / len(pred)
+            squares = [(y - ti) ** 2 for y, ti in zip(pred, t)]
+            try:
+                return math.fsum(squares) / len(pred)
+            except OverflowError:  # the sum is too large, the mean may not be
+                return math.fsum(sq / len(pred) for sq in squares)
         return (pred - _scalar(target)) ** 2
 
+    @_finite
     def derivative(self, target, pred):
         if _is_vector(pred):
             t = _as_vector(target, len(pred))
             n = len(pred)
-            return [2.0 * (y - ti) / n for y, ti in zip(pred, t)]
+            # 2*(d/n) is 2*d/n bit for bit (doubling is exact) and does not overflow first
+            return [2.0 * ((y - ti) / n) for y, ti in zip(pred, t)]
         return 2.0 * (pred - _scalar(target))
 
     def check_target(self, target, width):
@@ -107,9 +155,9 @@ class BCE(Loss):
     sigmoid(z) - t."""
 
     name = "bce"
-    fuses = "sigmoid"
     classification = True
 
+    @_finite
     def value(self, target, pred):
         if _is_vector(pred):
             t = _as_vector(target, len(pred))
@@ -118,6 +166,7 @@ class BCE(Loss):
         y = min(max(pred, EPS), 1.0 - EPS)
         return -t * math.log(y) - (1.0 - t) * math.log1p(-y)
 
+    @_finite
     def derivative(self, target, pred):
         if _is_vector(pred):
             t = _as_vector(target, len(pred))
@@ -126,13 +175,15 @@ class BCE(Loss):
         y = min(max(pred, EPS), 1.0 - EPS)
         return (y - t) / (y * (1.0 - y))
 
+    @_finite
     def value_from_logits(self, target, z):
         t = _scalar(target)
         # softplus(z) - t*z, with softplus(z) = max(z, 0) + log1p(exp(-|z|)): no overflow
         return max(z, 0.0) - t * z + math.log1p(math.exp(-abs(z)))
 
+    @_finite
     def derivative_from_logits(self, target, z):
-        return _sigmoid(z) - _scalar(target)
+        return Sigmoid.of(z) - _scalar(target)
 
     def correct(self, target, pred):
         if _is_vector(pred):
@@ -149,35 +200,42 @@ class CrossEntropy(Loss):
     to 1), d/dz_i = softmax(z)_i*sum(t) - t_i. A scalar prediction is binary: the same as BCE."""
 
     name = "cross_entropy"
-    fuses = "softmax"
     classification = True
 
+    @_finite
     def value(self, target, pred):
         if not _is_vector(pred):
-            return BCE().value(target, pred)
+            return BCE.value(self, target, pred)
         t = _as_vector(target, len(pred))
         return -math.fsum(ti * math.log(max(y, EPS)) for ti, y in zip(t, pred) if ti)
 
+    @_finite
     def derivative(self, target, pred):
         if not _is_vector(pred):
-            return BCE().derivative(target, pred)
+            return BCE.derivative(self, target, pred)
         t = _as_vector(target, len(pred))
         return [-ti / max(y, EPS) if ti else 0.0 for ti, y in zip(t, pred)]
 
+    @_finite
     def value_from_logits(self, target, z):
+        if not _is_vector(z):  # the logit of one sigmoid probability
+            return BCE.value_from_logits(self, target, z)
         t = _as_vector(target, len(z))
         m = max(z)
         lse = m + math.log(math.fsum(math.exp(zi - m) for zi in z))
         return math.fsum(ti * (lse - zi) for ti, zi in zip(t, z) if ti)
 
+    @_finite
     def derivative_from_logits(self, target, z):
+        if not _is_vector(z):
+            return BCE.derivative_from_logits(self, target, z)
         t = _as_vector(target, len(z))
         total = math.fsum(t)
-        return [p * total - ti for p, ti in zip(_softmax(z), t)]
+        return [p * total - ti for p, ti in zip(Softmax.of(z), t)]
 
     def correct(self, target, pred):
         if not _is_vector(pred):
-            return BCE().correct(target, pred)
+            return BCE.correct(self, target, pred)
         return _argmax(pred) == _class_of(target, len(pred))
 
     def check_target(self, target, width):
@@ -224,7 +282,11 @@ def _number(x, what):
     # bool is a Real in Python, but True as a regression target is more likely a mistake than 1.0
     if isinstance(x, bool) or not isinstance(x, Real):
         raise TreenetError(f"{what} must be a number, got {x!r}")
-    x = float(x)
+    try:
+        x = float(x)
+    except OverflowError:  # an int such as 10**400
+        raise TreenetError(f"{what} must be a finite number, got {_short(x)}: too large for a "
+                           f"float") from None
     if x - x != 0:
         raise TreenetError(f"{what} must be a finite number, got {x!r}")
     return x
@@ -274,8 +336,22 @@ def _check_probabilities(name, target, width):
 
 
 def _short(x, limit=60):
+    """repr(x), cut to `limit` characters; a huge int by its size (repr of one over 4300 digits
+    raises ValueError)."""
+    if isinstance(x, int) and not isinstance(x, bool) and x.bit_length() > 3 * limit:
+        return f"an integer of about {round(x.bit_length() * math.log10(2))} digits"
     text = repr(x)
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _brief(x):
+    """A number to 6 digits, a list of numbers cut after 4: for overflow messages."""
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    if _is_vector(x):
+        items = [_brief(v) for v in x[:4]] + (["..."] if len(x) > 4 else [])
+        return "[" + ", ".join(items) + "]"
+    return _short(x)
 
 
 def _class_of(target, n):
@@ -286,20 +362,6 @@ def _class_of(target, n):
 
 def _argmax(xs):
     return max(range(len(xs)), key=xs.__getitem__)
-
-
-def _sigmoid(z):
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
-def _softmax(z):
-    m = max(z)
-    es = [math.exp(zi - m) for zi in z]
-    total = math.fsum(es)
-    return [e / total for e in es]
 
 
 __all__ = ["Loss", "FunctionLoss", "MSE", "BCE", "CrossEntropy", "LOSSES", "mse", "bce",

@@ -228,6 +228,20 @@ class Sigmoid(Operation):
         sympy = _sympy()
         return 1 / (1 + sympy.exp(-args[0]))
 
+    # Training with bce on a sigmoid output reads the logit z and uses the stable log-sigmoid
+    # form softplus(z) - t*z (treenet.losses): no log of 0 when sigmoid(z) rounds to 1.
+    # Cross-entropy of one probability is bce.
+    fused_losses = ("bce", "cross_entropy")
+
+    def logits(self):
+        """The node whose value z the fused losses read: sigmoid's argument."""
+        return self.children[0]
+
+    @staticmethod
+    def of(z):
+        """sigmoid(z) of one number, by the value rule above (which reads no node state)."""
+        return Sigmoid.compute(None, (z,))
+
 
 class Tanh(Operation):
     """tanh(x)  (tanh' = 1 - tanh^2)"""
@@ -460,6 +474,20 @@ class Softmax(Output):
         es = [sympy.exp(a) for a in args]
         total = sympy.Add(*es)
         return [e / total for e in es]
+
+    # Training with cross_entropy on a softmax output reads the logits z and uses
+    # logsumexp(z) - t.z (treenet.losses): no log of 0 when a probability rounds to 0.
+    fused_losses = ("cross_entropy",)
+
+    def logits(self):
+        """A vector node of the logits z the fused loss reads: softmax's arguments."""
+        return Output(list(self.children))
+
+    @staticmethod
+    def of(zs):
+        """softmax(zs) of a list of numbers, by the value rule above (which reads no node
+        state)."""
+        return Softmax.compute(None, zs)
 
 
 REGISTRY = Operation._registry

@@ -4,20 +4,25 @@ Defaults are the usual ones (SGD and momentum lr=0.01, momentum 0.9; Adam lr=0.0
 0.999, eps 1e-8). `lr=None` means each Parameter's own `learning_rate` (the tutorials'
 per-parameter rates); a number is the rate for all. A step is all or nothing: the new values
 and the new state are worked out first and applied only if every one is finite, so a failing step
-leaves the parameters (and the optimizer's memory) exactly as they were."""
+leaves the parameters (and the optimizer's memory) exactly as they were.
+
+The memory is checked as well as the values: Adam's g*g can overflow to inf while the step it
+gives is a finite 0, which would freeze the parameter for good without a word."""
 
 import math
 from numbers import Real
 
 from .errors import TreenetError
-from .losses import unknown
+from .losses import _short, unknown
 
 
 class Optimizer:
     """Base class: subclasses give `rule(value, grad, state, lr, t)` -> (new value, new state),
-    where `state` is that parameter's memory (None at first) and t the 1-based step count."""
+    where `state` is that parameter's memory (None at first, else a number or a tuple of
+    numbers, named by `state_names`) and t the 1-based step count."""
 
     name = "optimizer"
+    state_names = ()
 
     def __init__(self, lr=0.01):
         self.lr = check_lr(lr)
@@ -39,7 +44,18 @@ class Optimizer:
             lr = self.rate(p)
             if self.lr is None:
                 check_parameter_rate(p)
-            value, state = self.rule(p.value, g, self.state.get(id(p)), lr, t)
+            try:
+                value, state = self.rule(p.value, g, self.state.get(id(p)), lr, t)
+            except _Overflow as exc:
+                raise NonFiniteStep(p, f"{self.name}: {exc} for {p.name} (gradient {g:.6g})") \
+                    from None
+            except OverflowError:
+                raise NonFiniteStep(p, f"{self.name}: overflow in the step for {p.name} "
+                                       f"(gradient {g:.6g}, value {p.value!r})") from None
+            if state is not None:  # first: an overflowed memory is the cause
+                for x in (state if type(state) is tuple else (state,)):
+                    if x.__class__ is float and x - x != 0:
+                        raise self._state_error(p, g, state)
             if value - value != 0:
                 raise NonFiniteStep(p, f"the step makes {p.name} {value!r}")
             new_values.append(value)
@@ -51,6 +67,14 @@ class Optimizer:
 
     def rule(self, value, grad, state, lr, t):
         raise NotImplementedError
+
+    def _state_error(self, p, g, state):
+        """The NonFiniteStep naming the part of the memory that overflowed."""
+        parts = state if isinstance(state, tuple) else (state,)
+        k = next(k for k, x in enumerate(parts) if isinstance(x, float) and not math.isfinite(x))
+        label = self.state_names[k] if k < len(self.state_names) else f"state[{k}]"
+        return NonFiniteStep(p, f"{self.name}: the {label} of {p.name} overflowed to "
+                                f"{parts[k]!r} (gradient {g:.6g})")
 
     def reset(self):
         """Forget the memory (momentum, moment estimates, step count)."""
@@ -68,18 +92,28 @@ def check_lr(lr):
     TreenetError saying so."""
     if lr is None:
         return None
-    if isinstance(lr, bool) or not isinstance(lr, Real) or not 0 < lr < math.inf:
+    if not _finite_float(lr) or not 0 < lr:
         raise TreenetError(f"lr must be a positive finite number, or None for each Parameter's "
-                           f"own learning_rate; got {lr!r}")
+                           f"own learning_rate; got {_short(lr)}")
     return lr
 
 
 def check_parameter_rate(param):
     """A Parameter's own `learning_rate` must be a finite number >= 0 (0 freezes it)."""
     r = param.learning_rate
-    if isinstance(r, bool) or not isinstance(r, Real) or not 0 <= r < math.inf:
+    if not _finite_float(r) or not 0 <= r:
         raise TreenetError(f"parameter {param.name}: learning_rate must be a finite number >= 0, "
-                           f"got {r!r}")
+                           f"got {_short(r)}")
+
+
+def _finite_float(x):
+    """Whether x is a real number (not a bool) that is finite as a float: 10**400 is not."""
+    if isinstance(x, bool) or not isinstance(x, Real):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
 
 
 def _check_unit(value, label):
@@ -89,11 +123,15 @@ def _check_unit(value, label):
 
 
 class NonFiniteStep(ArithmeticError):
-    """An optimizer step that would give a non-finite value (`parameter` names which)."""
+    """An optimizer step that would give a non-finite value or memory (`parameter` names which)."""
 
     def __init__(self, parameter, message):
         self.parameter = parameter
         super().__init__(message)
+
+
+class _Overflow(ArithmeticError):
+    """Raised by a rule for an intermediate that is not finite; the text says which."""
 
 
 class SGD(Optimizer):
@@ -109,6 +147,7 @@ class Momentum(Optimizer):
     """v <- momentum*v + g;  p <- p - lr*v  (nesterov: p <- p - lr*(g + momentum*v))"""
 
     name = "momentum"
+    state_names = ("velocity v",)
 
     def __init__(self, lr=0.01, momentum=0.9, nesterov=False):
         super().__init__(lr)
@@ -126,13 +165,14 @@ class Adam(Optimizer):
     p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)"""
 
     name = "adam"
+    state_names = ("first moment m", "second moment v")
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(lr)
         _check_unit(beta1, "beta1")
         _check_unit(beta2, "beta2")
-        if isinstance(eps, bool) or not isinstance(eps, Real) or not 0 < eps < math.inf:
-            raise TreenetError(f"eps must be a positive finite number, got {eps!r}")
+        if not _finite_float(eps) or not 0 < eps:
+            raise TreenetError(f"eps must be a positive finite number, got {_short(eps)}")
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     def rule(self, value, grad, state, lr, t):
@@ -142,7 +182,20 @@ class Adam(Optimizer):
         v = b2 * v + (1.0 - b2) * grad * grad
         m_hat = m / (1.0 - b1 ** t)
         v_hat = v / (1.0 - b2 ** t)
+        # g*g overflows first: a gradient over 1.3e154 makes v inf, and m_hat / inf a step of 0
+        # at this and every later step. (m_hat, v_hat finite imply m, v finite.)
+        if m_hat - m_hat != 0 or v_hat - v_hat != 0:
+            raise _Overflow(_adam_overflow(m, v, m_hat, v_hat))
         return value - lr * m_hat / (math.sqrt(v_hat) + self.eps), (m, v)
+
+
+def _adam_overflow(m, v, m_hat, v_hat):
+    """Which of Adam's moments overflowed, for the message."""
+    for name, x in (("second moment v (g*g)", v), ("first moment m", m),
+                    ("bias-corrected second moment v/(1 - beta2^t)", v_hat),
+                    ("bias-corrected first moment m/(1 - beta1^t)", m_hat)):
+        if x - x != 0:
+            return f"the {name} overflowed to {x!r}"
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}

@@ -7,10 +7,13 @@ touches a parameter until the whole batch has given finite numbers, and an optim
 or nothing, so when training stops with a TrainingError the parameters are those of the last
 completed step: the failing one is not applied.
 
-Arguments and every target are checked before the first step (a TreenetError that says what was
+Arguments and every row of the data (its inputs against the network's, its target against the
+loss) are checked before the first step (a TreenetError that names the row and says what was
 expected); during training, anything a loss or a user's function raises, or returns that is not
 a number, becomes a TrainingError naming the (0-based) epoch and sample."""
 
+import difflib
+import math
 import random
 import sys
 from collections.abc import Iterable, Mapping
@@ -23,13 +26,15 @@ from . import optimizers as _optimizers
 from .errors import EvaluationError, TrainingError, TreenetError
 from .graph import Graph
 from .nodes import NeuralNetNode
-from .ops import Output, Sigmoid, Softmax
 
 
 class History:
     """What training recorded: `loss[e]` is the mean loss over epoch e's samples (each taken with
     the parameters as they were at that sample); `accuracy[e]` the fraction classified right,
-    for classification losses (bce, cross_entropy), else None."""
+    for classification losses (bce, cross_entropy), else None. `history[key]` reads one of
+    `keys()`, as in Keras."""
+
+    _KEYS = ("loss", "accuracy", "epochs", "loss_name")
 
     def __init__(self, loss_name, classification):
         self.loss_name = loss_name
@@ -40,8 +45,16 @@ class History:
     def epochs(self):
         return len(self.loss)
 
+    def keys(self):
+        return list(self._KEYS)
+
     def __getitem__(self, key):
         """`history["loss"]`, as in Keras."""
+        if key not in self._KEYS:
+            close = difflib.get_close_matches(key, self._KEYS, n=1) if isinstance(key, str) \
+                else []
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TreenetError(f"History has no {key!r}{hint} (it has {', '.join(self._KEYS)})")
         return getattr(self, key)
 
     def __len__(self):
@@ -123,7 +136,8 @@ def train_model(model, loss_fn, loss_grad_fn, data, epochs=1000, print_every=100
 
 def _fit(net, data, loss, opt, epochs, batch_size, rng, progress, print_every, fuse, parameters):
     graph = net.graph
-    data = _check_data(data, loss, len(graph.output.children) if graph.vector_output else None)
+    data = _check_data(data, graph.inputs, loss,
+                       len(graph.output.children) if graph.vector_output else None)
     params = graph.parameters if parameters is None else parameters
     if opt.lr is None:
         for p in params:
@@ -182,26 +196,18 @@ class _Stop(Exception):
 
 
 class _Sample:
-    """One sample's forward, loss and backward, on the whole network or, when the loss has a
-    combined form with the network's last op (sigmoid or softmax), on the logits below it."""
+    """One sample's forward, loss and backward, on the whole network or, when the network's last
+    op declares a combined form with the loss (its `fused_losses`), on the logits below it."""
 
     def __init__(self, graph, loss, fuse):
         self.loss = loss
         self.main = graph
-        self.fused = None
+        self.graph = graph
+        self.activation = None  # the last op's function of the logits, when fused
         out = graph.output
-        if fuse and loss.fuses == "sigmoid" and type(out) is Sigmoid:
-            self.fused = "sigmoid"
-            self.graph = Graph(out.children[0])
-        elif fuse and loss.fuses == "softmax" and type(out) is Softmax:
-            self.fused = "softmax"
-            self.graph = Graph(Output(list(out.children)))
-        elif fuse and loss.fuses == "softmax" and type(out) is Sigmoid:
-            self.fused = "sigmoid"  # binary cross-entropy on one sigmoid output: the BCE form
-            self.loss = _losses.BCE()
-            self.graph = Graph(out.children[0])
-        else:
-            self.graph = graph
+        if fuse and _fuses(out, loss):
+            self.graph = Graph(out.logits())
+            self.activation = type(out).of
         self.classification = loss.classification
         self.vector = self.graph.vector_output
         self.width = len(self.graph.output.children) if self.vector else None
@@ -217,12 +223,14 @@ class _Sample:
         """(loss value, whether classified right or None); accumulates scale*d loss into .grad"""
         graph, loss = self.graph, self.loss
         try:
-            graph.set_inputs(inputs)
+            # through the whole network: the rows are in its input order, and the logits'
+            # sub-graph need not read every input (`input x, y` with y unused, say)
+            self.main.set_inputs(inputs)
             out = graph.forward()
         except EvaluationError as exc:
             raise _Stop(_reason(exc), exc.expression) from None
         (what, where), (dwhat, dwhere) = self.labels
-        if self.fused:
+        if self.activation is not None:
             value = _call(loss.value_from_logits, target, out, what, where)
             d = _call(loss.derivative_from_logits, target, out, dwhat, dwhere)
         else:
@@ -260,9 +268,13 @@ class _Sample:
         return value, hit
 
     def _prediction(self, out):
-        if self.fused == "sigmoid":
-            return _losses._sigmoid(out)
-        return out  # softmax logits have the same argmax as the probabilities
+        return out if self.activation is None else self.activation(out)
+
+
+def _fuses(out, loss):
+    """Whether the output's op lists `loss` among the losses it has a combined form with."""
+    return any(isinstance(loss, _losses.LOSSES.get(name, ()))
+               for name in getattr(out, "fused_losses", ()))
 
 
 def _reason(exc):
@@ -291,7 +303,9 @@ def _call(fn, target, out, what, where):
         raise _Stop(f"overflow in {what}: a number grew too large for a float (output "
                     f"{_brief(out)}, target {_brief(target)})", where, exc) from None
     except TreenetError as exc:
-        raise _Stop(f"{what} failed: {exc}", where, exc) from None
+        # a built-in loss's own error ("overflow in the mse loss: ...") already says what failed
+        reason = str(exc) if what in str(exc) else f"{what} failed: {exc}"
+        raise _Stop(reason, where, exc) from None
     except Exception as exc:  # noqa: BLE001 - a user's loss function may raise anything
         raise _Stop(f"{what} raised {type(exc).__name__}: {exc}", where, exc) from None
 
@@ -303,8 +317,7 @@ def _brief(x):
     if isinstance(x, (list, tuple)):
         items = [_brief(v) for v in x[:4]] + (["..."] if len(x) > 4 else [])
         return "[" + ", ".join(items) + "]"
-    text = repr(x)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return _losses._short(x)
 
 
 def _is_terminal():
@@ -333,9 +346,11 @@ def _check_seed(seed):
     return random.Random(seed)
 
 
-def _check_data(data, loss, width):
-    """data as a list of (inputs, target) pairs whose targets `loss` accepts for an output of
-    `width` components (None: one number); a TreenetError naming the first bad item if not."""
+def _check_data(data, inputs, loss, width):
+    """data as a list of (input values in `inputs` order, target) pairs, each row's inputs
+    finite numbers for the network's `inputs` and its target one that `loss` accepts for an
+    output of `width` components (None: one number); a TreenetError naming the first bad row
+    if not, so that nothing is trained on data that would fail part-way."""
     if (isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Iterable)):
         raise TreenetError(f"data must be a list of (inputs, target) pairs, got "
                            f"{type(data).__name__} {_brief(data)}")
@@ -345,12 +360,55 @@ def _check_data(data, loss, width):
     for k, item in enumerate(data):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise TreenetError(f"data[{k}] is not an (inputs, target) pair: {_brief(item)}")
+        values = _row_inputs(k, item[0], inputs)
         try:
             loss.check_target(item[1], width)
         except TreenetError as exc:
             suffix = "" if loss.name in str(exc) else f" (for the {loss.name} loss)"
             raise TreenetError(f"data[{k}]: {exc}{suffix}") from None
+        data[k] = (values, item[1])
     return data
+
+
+def _row_inputs(k, row, inputs):
+    """Row k's input values as a list of floats in `inputs` order; a TreenetError naming the
+    row and the input if one is missing, extra, not a number, or not finite."""
+    names = [node.name for node in inputs]
+    listing = ", ".join(names) or "none"
+    if isinstance(row, Mapping):
+        values = []
+        for name in names:
+            if name not in row:
+                given = [key for key in row if isinstance(key, str)]
+                close = difflib.get_close_matches(name, given, n=1)
+                hint = f" (given {close[0]!r}: a misspelling?)" if close else ""
+                raise TreenetError(f"data[{k}]: no value for input {name!r}{hint}; the network's "
+                                   f"inputs are {listing}")
+            values.append(_input_value(k, f"input {name!r}", row[name]))
+        return values
+    if isinstance(row, (str, bytes)) or not isinstance(row, (Real, Iterable)):
+        raise TreenetError(f"data[{k}]: the inputs must be a list of numbers ({listing}), a "
+                           f"mapping by name or one number, got {_brief(row)}")
+    row = [row] if isinstance(row, Real) else list(row)
+    if len(row) != len(names):
+        raise TreenetError(f"data[{k}]: the network has {len(names)} input(s) ({listing}), got "
+                           f"{len(row)} value(s): {_brief(row)}")
+    return [_input_value(k, f"inputs[{j}] (input {name!r})", v)
+            for j, (name, v) in enumerate(zip(names, row))]
+
+
+def _input_value(k, where, v):
+    """v as a finite float, or a TreenetError naming data[k] and the input."""
+    if isinstance(v, bool) or not isinstance(v, Real):
+        raise TreenetError(f"data[{k}]: {where} must be a number, got {_brief(v)} "
+                           f"({type(v).__name__})")
+    try:
+        x = float(v)
+    except OverflowError:
+        x = math.inf
+    if not math.isfinite(x):
+        raise TreenetError(f"data[{k}]: {where} must be a finite number, got {_brief(v)}")
+    return x
 
 
 __all__ = ["train", "train_model", "History"]

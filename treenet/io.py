@@ -36,8 +36,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\Z")
 HEADER = "# treenet network"
 TRAILER = "# end"
 
-#: the largest file `load` reads unless told otherwise (`max_bytes=`): a saved network of a
-#: million nodes is about 20 MB, and the limit keeps `load("/dev/zero")`-like mistakes harmless
+#: the largest file `load` reads unless told otherwise (`max_bytes=`): a saved network takes
+#: about 22 bytes a node, so the parser's limit of a million nodes fits well inside it
 MAX_FILE_BYTES = 64 * 2 ** 20
 
 _O_BINARY = getattr(os, "O_BINARY", 0)      # Windows: no newline translation below Python
@@ -150,6 +150,9 @@ def load(path, seed=None, max_bytes=MAX_FILE_BYTES):
     initial values of bare `p`) from a path or an open file. Bad or truncated files raise
     ParseError with line and column; a path that is not a regular file of at most `max_bytes`
     bytes raises FileError."""
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+        raise TreenetError(f"load: max_bytes is {_short(max_bytes)}; expected a whole number of "
+                           f"bytes >= 0 (the default is {MAX_FILE_BYTES})")
     if hasattr(path, "read"):
         name = getattr(path, "name", None)
         data = path.read(max_bytes + 1)
@@ -157,8 +160,8 @@ def load(path, seed=None, max_bytes=MAX_FILE_BYTES):
             raise TreenetError(f"load: reading {_short(path)} gave {type(data).__name__}, "
                                "not text or bytes")
         if len(data) > max_bytes:
-            raise FileError(f"cannot load {_shown(name or path)}: over the limit of "
-                            f"{_size(max_bytes)} (pass max_bytes= to load a bigger file)", name)
+            what = _shown(name) if name is not None else f"from the {type(path).__name__}"
+            raise _too_big(what, max_bytes, name)
     else:
         name = _fspath(path, "load")
         data = _read_file(name, max_bytes)
@@ -175,15 +178,22 @@ def _check_round_trip(net, text):
     except TreenetError as exc:
         raise TreenetError(f"this network prints as a program that does not parse back: {exc}") \
             from None
-    if loaded.funcify(params="p") != net.funcify(params="p"):
-        raise TreenetError("this network does not print as a program that parses back to it "
-                           "(a parameter or input named like a keyword or function?)")
+    wrote, read = net.funcify(params="p"), loaded.funcify(params="p")
+    if read != wrote:  # a printer bug: show the first line that differs, for the report
+        lines = zip(wrote.splitlines() + [""], read.splitlines() + [""])
+        wrote, read = next(((w, r) for w, r in lines if w != r), (wrote, read))
+        raise TreenetError("this network prints as a program that reads back as another "
+                           f"network, so it is not saved: {_short(wrote, 120)} reads back as "
+                           f"{_short(read, 120)}")
 
 
 def _fspath(path, call):
     """`path` as a str (bytes and os.PathLike accepted); anything else is a TreenetError."""
     if isinstance(path, (str, bytes, os.PathLike)):
-        return os.fsdecode(os.fspath(path))
+        path = os.fsdecode(os.fspath(path))
+        if "\0" in path:
+            raise TreenetError(f"{call}: the path {path!r} contains a NUL character")
+        return path
     raise TreenetError(f"{call} takes a file path or an open file, not {_short(path)}: give a "
                        "file name such as 'net.tn' (a str or pathlib.Path)")
 
@@ -193,9 +203,11 @@ def _shown(path):
         else _short(path)
 
 
-def _size(n):
-    mib = n / 2 ** 20
-    return f"{n} bytes" + (f" ({mib:g} MiB)" if mib >= 1 else "")
+def _too_big(what, max_bytes, path):
+    mib = max_bytes / 2 ** 20
+    limit = f"{max_bytes} bytes" + (f" ({mib:g} MiB)" if mib >= 1 else "")
+    return FileError(f"cannot load {what}: over the limit of {limit} (pass max_bytes= to load a "
+                     "bigger file)", path)
 
 
 def _write_stream(stream, text):
@@ -258,8 +270,7 @@ def _read_file(path, max_bytes):
         _check_regular(path, os.fstat(fd), max_bytes)  # the file opened is the one checked
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:  # it grew since the stat
-        raise FileError(f"cannot load {path!r}: over the limit of {_size(max_bytes)} (pass "
-                        "max_bytes= to load a bigger file)", path)
+        raise _too_big(repr(path), max_bytes, path)
     return data
 
 
@@ -270,8 +281,7 @@ def _check_regular(path, st, max_bytes):
         raise FileError(f"cannot load {path!r}: not a regular file (a {_kind(st.st_mode)}); "
                         "load reads regular files only", path)
     if st.st_size > max_bytes:
-        raise FileError(f"cannot load {path!r}: its {st.st_size} bytes are over the limit of "
-                        f"{_size(max_bytes)} (pass max_bytes= to load a bigger file)", path)
+        raise _too_big(f"{path!r}: its {st.st_size} bytes", max_bytes, path)
 
 
 def _kind(mode):

@@ -37,7 +37,7 @@ HEADER = "# treenet network"
 TRAILER = "# end"
 
 #: the largest file `load` reads unless told otherwise (`max_bytes=`): a saved network takes
-#: about 22 bytes a node, so the parser's limit of a million nodes fits well inside it
+#: about 20 bytes a node, so the parser's limit of a million nodes fits well inside it
 MAX_FILE_BYTES = 64 * 2 ** 20
 
 _O_BINARY = getattr(os, "O_BINARY", 0)      # Windows: no newline translation below Python

@@ -24,6 +24,15 @@ class ParseError(TreenetError):
         super().__init__(text)
 
 
+class FileError(TreenetError):
+    """A file that cannot be saved or loaded (missing, a directory, not a regular file, too big);
+    names the path, the OSError kept as __cause__."""
+
+    def __init__(self, message, path=None):
+        self.path = path
+        super().__init__(message)
+
+
 class EvaluationError(TreenetError):
     """A forward or backward pass that cannot give a finite number."""
 

@@ -16,7 +16,12 @@ expand the argument, cache keys, sort keys) recurse once per level of the tree, 
 tanh layers exceeds Python's default recursion limit inside sympy. That surfaces as a TreenetError
 saying so, never as a raw RecursionError; `derivative` and `gradcheck` never build the whole
 expression and work at any depth. `evaluate=False` skips those simplifications and converts far
-deeper chains (3000 tanh layers), though sympy may recurse as deep when the result is used."""
+deeper chains (3000 tanh layers), though sympy may recurse as deep when the result is used.
+
+Division by zero: sympy writes 1/relu(y) as Piecewise((1/y, y > 0), (zoo, True)), and an op that
+compares such an argument (relu, abs, sign, max, min) makes sympy compare zoo, which it cannot;
+no sympy expression of the network is built then, and the conversion raises a TreenetError naming
+the sub-expression (the network itself is undefined there: evaluating it raises)."""
 
 import math
 
@@ -126,12 +131,12 @@ def _convert_nodes(nodes, children, evaluate):
         depth[i] = 1 + max(depth[j] for j in kids)
         args = [exprs[j] for j in kids]
         simplify = evaluate is True or (evaluate == "auto" and size[i] <= AUTO_LIMIT)
-        exprs[i] = _build(n, args, simplify, depth[i] > SHALLOW)
+        exprs[i] = _build(n, args, simplify, depth[i] > _SHALLOW)
     return exprs
 
 
 #: depth up to which a RecursionError inside sympy is not the network's depth (150 levels convert)
-SHALLOW = 100
+_SHALLOW = 100
 
 
 def _build(node, args, simplify, deep):
@@ -161,7 +166,16 @@ def _build(node, args, simplify, deep):
 def _undefined_somewhere(args):
     """Whether an argument holds zoo or nan: sympy's 1/0, where the network is undefined."""
     import sympy
-    return any(a.has(sympy.zoo, sympy.nan) for a in args)
+    # each shared sub-expression once (by identity): sympy's `has` walks every path of the tree
+    seen, stack = set(), list(args)
+    while stack:
+        e = stack.pop()
+        if e is sympy.zoo or e is sympy.nan:
+            return True
+        if id(e) not in seen:
+            seen.add(id(e))
+            stack.extend(e.args)
+    return False
 
 
 def _unbuildable(node, args, exc):

@@ -16,8 +16,7 @@ Its inputs are those it still depends on (d/dx of p*x + y has no input y)."""
 import difflib
 
 from .errors import TreenetError
-from .graph import toposort
-from .nodes import Constant, Input, Leaf, NeuralNetNode, Parameter
+from .nodes import Constant, Input, NeuralNetNode, Parameter
 from . import algebra as B
 
 

@@ -1,5 +1,9 @@
 """Node builders that fold constants as they go (0*x -> 0, 1*x -> x, x + 0 -> x, ...), so the
-symbolic derivatives built from the ops' rules stay small and read well."""
+symbolic derivatives built from the ops' rules stay small and read well. A fold that would give
+a non-finite number (1e200*1e200) is not made: the node is kept as written, so evaluating it
+reports the overflow with the sub-expression, as the engine does, and it prints as it parses."""
+
+import math
 
 from .nodes import Constant
 
@@ -26,6 +30,8 @@ def add(*terms):
             rest.append(t)
         else:
             total += c
+    if not math.isfinite(total):
+        return Add(list(terms))
     if total != 0.0 or not rest:
         rest.append(const(total))
     return rest[0] if len(rest) == 1 else Add(rest)
@@ -34,7 +40,7 @@ def add(*terms):
 def sub(a, b):
     from .ops import Subtract
     ca, cb = value_of(a), value_of(b)
-    if ca is not None and cb is not None:
+    if ca is not None and cb is not None and math.isfinite(ca - cb):
         return const(ca - cb)
     if cb == 0.0:
         return a
@@ -62,6 +68,8 @@ def mul(*factors):
             rest.append(f)
         else:
             coeff *= c
+    if not math.isfinite(coeff):
+        return Multiply(list(factors))
     if coeff == 0.0 or not rest:
         return const(coeff)
     if coeff == -1.0:
@@ -94,7 +102,9 @@ def call(op, *args):
     node = op(list(args))
     if all(value_of(a) is not None for a in args):
         try:
-            return const(node.compute([a.value for a in args]))
+            v = node.compute([a.value for a in args])
         except ArithmeticError:
-            pass  # left as it is: evaluating it reports the error with the sub-expression
+            return node  # left as it is: evaluating it reports the error with the sub-expression
+        if math.isfinite(v):
+            return const(v)
     return node

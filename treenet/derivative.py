@@ -16,8 +16,7 @@ Its inputs are those it still depends on (d/dx of p*x + y has no input y)."""
 import difflib
 
 from .errors import TreenetError
-from .graph import toposort
-from .nodes import Constant, Input, Leaf, NeuralNetNode, Parameter
+from .nodes import Constant, Input, NeuralNetNode, Parameter
 from . import algebra as B
 
 
@@ -26,9 +25,8 @@ def derivative(node, wrt, component=None):
     by name or node.
 
     For a vector output (`[a, b]`, `softmax(...)`), pass `component=k` to differentiate output k;
-    softmax's component k is built as exp(a_k - m) / (exp(a_0 - m) + ...) with m = max(a_0, ...),
-    as the engine computes it (equal to its sympy twin's exp(a_k) / sum exp(a_j), and finite
-    wherever the engine's is)."""
+    its op gives the local derivatives (softmax's s_k*(delta_kj - s_j), with each s_j built as
+    stably as the engine computes it, so finite wherever the engine's is)."""
     return gradient(node, [wrt], component)[0]
 
 
@@ -48,15 +46,10 @@ def gradient(node, wrt=None, component=None):
         wrt = list(graph.inputs) + list(graph.parameters)
     scope = _scope(node)  # once: one per target would be quadratic in the number of variables
     targets = [_resolve(scope, w) for w in wrt]
-    root = scalar_root(node, component)
-    if root is graph.output:
-        nodes, index, children = graph.nodes, graph.index, graph.children
-    else:  # a component of a vector output: its own, smaller order
-        nodes, index = toposort(root)
-        children = [None if isinstance(n, Leaf) else tuple(index[id(c)] for c in n.children)
-                    for n in nodes]
+    _check_component(graph.output, component)
+    nodes, index, children = graph.nodes, graph.index, graph.children
     wanted = {index[id(t)] for t in targets if id(t) in index}
-    adjoints = _sweep(nodes, children, wanted)
+    adjoints = _sweep(nodes, children, wanted, component)
     results = []
     for t in targets:
         i = index.get(id(t))
@@ -69,31 +62,30 @@ def gradient(node, wrt=None, component=None):
 
 
 def scalar_root(node, component=None):
-    """The scalar network to differentiate: `node` itself, or component k of a vector output."""
-    graph = node.graph
-    out = graph.output
+    """The scalar network to differentiate: `node` itself, or component k of a vector output (as
+    its op builds it: softmax's is as stable as the engine's)."""
+    out = node.graph.output
+    _check_component(out, component)
+    if not out.vector_valued:
+        return out
+    return out.component_node(list(out.children), component)
+
+
+def _check_component(out, component):
+    """`component` must be None for a scalar output and a valid index for a vector one."""
     if not out.vector_valued:
         if component is not None:
             raise TreenetError("component= is only for vector outputs; this network gives one "
                                "number")
-        return out
+        return
     width = len(out.children)
     if component is None:
         raise TreenetError(f"the network gives a vector of {width}: differentiate one component "
                            f"at a time with component=k (0 to {width - 1})")
-    if not isinstance(component, int) or not 0 <= component < width:
+    if isinstance(component, bool) or not isinstance(component, int) \
+            or not 0 <= component < width:
         raise TreenetError(f"component must be an integer from 0 to {width - 1}, got "
                            f"{component!r}")
-    if out.call == "softmax":
-        # shifted by the max, as Softmax.compute is: exp(800) would overflow, exp(800 - 800)
-        # does not; the max's own derivative cancels out of the quotient (shift invariance)
-        from .ops import Add, Divide, Exp, Max, Subtract
-        args = out.children
-        top = Max(list(args)) if len(args) > 1 else args[0]
-        exps = [Exp([Subtract([a, top])]) for a in args]
-        total = Add(exps) if len(exps) > 1 else exps[0]
-        return Divide([exps[component], total])
-    return out.children[component]
 
 
 def _scope(node):
@@ -123,8 +115,9 @@ def _resolve(leaves, wrt):
     raise TreenetError(f"wrt must be a name or an Input/Parameter node, got {wrt!r}")
 
 
-def _sweep(nodes, children, wanted):
-    """The adjoint node of every node in `wanted` (None where it is 0)."""
+def _sweep(nodes, children, wanted, component=None):
+    """The adjoint node of every node in `wanted` (None where it is 0); for a vector output, of
+    its output `component`, whose local derivatives its op gives (`component_dnodes`)."""
     n = len(nodes)
     # only nodes on a path from the output down to a wanted leaf get an adjoint
     reaches = [i in wanted for i in range(n)]
@@ -134,8 +127,8 @@ def _sweep(nodes, children, wanted):
     # copies of the forward nodes the derivative reads (see the module docstring); leaves shared
     copy = [None] * n
     for i, node in enumerate(nodes):
-        if children[i] is None:
-            copy[i] = node
+        if children[i] is None or node.vector_valued:
+            copy[i] = node  # a vector node is the root: nothing reads a copy of it
         else:
             copy[i] = node.copy_with([copy[j] for j in children[i]])
             copy[i].name = node.name  # keeps a binding's name, so the derivative reads like it
@@ -152,7 +145,11 @@ def _sweep(nodes, children, wanted):
         kids = children[i]
         if kids is None or B.is_const(a, 0.0) or nodes[i].piecewise_constant:
             continue  # step and sign: derivative 0 wherever it exists (engine convention)
-        local = nodes[i].dnodes([copy[j] for j in kids], copy[i])
+        args = [copy[j] for j in kids]
+        if nodes[i].vector_valued:
+            local = nodes[i].component_dnodes(args, component)
+        else:
+            local = nodes[i].dnodes(args, copy[i])
         for j, d in zip(kids, local):
             if reaches[j] and not B.is_const(d, 0.0):
                 terms[j].append(B.mul(a, d))

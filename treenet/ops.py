@@ -385,13 +385,15 @@ class _Extreme(Operation):
         raise NotImplementedError
 
     def dnodes(self, args, out):
-        # argument i receives the gradient iff it beats every earlier one strictly and no later
-        # one beats it strictly
-        result = []
-        for i, a in enumerate(args):
-            factors = [self._beats(a, b) for b in args[:i]]
-            factors += [B.sub(B.const(1.0), self._beats(b, a)) for b in args[i + 1:]]
-            result.append(B.mul(*factors))
+        # one pass, linear in the number of arguments (pairwise tests would be quadratic): argument
+        # i gets the gradient iff it attains the extreme and no earlier one does; `free` is 1 while
+        # no earlier argument has attained it
+        result, free = [], B.const(1.0)
+        for a in args[:-1]:
+            short = self._beats(out, a)  # 1 when a falls short of the extreme
+            result.append(B.mul(free, B.sub(B.const(1.0), short)))
+            free = B.mul(free, short)
+        result.append(free)  # the last argument gets it iff no earlier one attains it
         return result
 
     def to_sympy(self, args):
@@ -449,10 +451,19 @@ class Output(Operation):
         return list(g)
 
     def dnodes(self, args, out):
-        raise NotImplementedError("vector outputs are differentiated component by component")
+        raise NotImplementedError("vector outputs are differentiated component by component: "
+                                  "see component_dnodes")
 
     def to_sympy(self, args):
         return list(args)
+
+    def component_node(self, args, k):
+        """Component k as a scalar node over `args`: a_k."""
+        return args[k]
+
+    def component_dnodes(self, args, k):
+        """d(component k)/d(a_j) for each argument j, as nodes: 1 for j = k, else 0."""
+        return [B.const(1.0 if j == k else 0.0) for j in range(len(args))]
 
 
 class Softmax(Output):
@@ -488,6 +499,29 @@ class Softmax(Output):
         """softmax(zs) of a list of numbers, by the value rule above (which reads no node
         state)."""
         return Softmax.compute(None, zs)
+
+    def component_node(self, args, k):
+        """softmax_k as a scalar node over `args`, as stable as `compute` (see `_components`)."""
+        return self._components(args)[k]
+
+    def component_dnodes(self, args, k):
+        """d softmax_k/d a_j = s_k*(delta_kj - s_j): the row of the Jacobian that `vjp` applies.
+        The max's derivative cancels out (shift invariance), so no max selection is built."""
+        s = self._components(args)
+        return [B.mul(s[k], B.sub(B.const(1.0), s[k])) if j == k else B.neg(B.mul(s[k], s[j]))
+                for j in range(len(args))]
+
+    def _components(self, args):
+        """Every softmax_j as a node: e_j / (e_0 + e_1 + ...), e_j = exp(a_j/2 - m/2)^2 with
+        m = max(a_0, ...), which is exp(a_j - m) as `compute` shifts it, but a_j - m itself
+        overflows at a_j = -1e308, m = 1e308, while the halves never do (and e_j is in [0, 1])."""
+        if len(args) == 1:
+            return [B.const(1.0)]
+        half_top = B.div(Max(list(args)), B.const(2.0))
+        es = [B.pow(B.call(Exp, B.sub(B.div(a, B.const(2.0)), half_top)), B.const(2.0))
+              for a in args]
+        total = B.add(*es)
+        return [B.div(e, total) for e in es]
 
 
 REGISTRY = Operation._registry

@@ -16,11 +16,14 @@ expand the argument, cache keys, sort keys) recurse once per level of the tree, 
 tanh layers exceeds Python's default recursion limit inside sympy. That surfaces as a TreenetError
 saying so, never as a raw RecursionError; `derivative` and `gradcheck` never build the whole
 expression and work at any depth. `evaluate=False` skips those simplifications and converts far
-deeper chains (3000 tanh layers), though sympy may recurse as deep when the result is used."""
+deeper chains (3000 tanh layers), though sympy may recurse as deep when the result is used.
+
+Division by zero: sympy writes 1/relu(y) as Piecewise((1/y, y > 0), (zoo, True)), and an op that
+compares such an argument (relu, abs, sign, max, min) makes sympy compare zoo, which it cannot;
+no sympy expression of the network is built then, and the conversion raises a TreenetError naming
+the sub-expression (the network itself is undefined there: evaluating it raises)."""
 
 import math
-
-import sympy
 
 from .errors import TreenetError
 from .graph import toposort
@@ -32,6 +35,7 @@ AUTO_LIMIT = 2000
 
 def number(v):
     """A float as a sympy number: an Integer when integral (exact either way)."""
+    import sympy
     if math.isfinite(v) and v == int(v) and abs(v) < 2 ** 53:
         return sympy.Integer(int(v))
     return sympy.Float(v)  # the binary value exactly (53 bits), not its decimal rendering
@@ -39,6 +43,7 @@ def number(v):
 
 def symbol(leaf):
     """The sympy symbol standing for an Input or Parameter: its name, real."""
+    import sympy
     return sympy.Symbol(leaf.name, real=True)
 
 
@@ -54,8 +59,8 @@ def to_sympy(node, values=False, evaluate="auto"):
     Raises TreenetError when the network is too deep for sympy's recursive algorithms (a 400-layer
     tanh chain under Python's default recursion limit; see the module docstring):
     `derivative(...)` and `gradcheck(...)` work at any depth."""
-    if evaluate not in (True, False, "auto"):
-        raise ValueError("evaluate must be True, False or 'auto'")
+    import sympy
+    _check_evaluate(evaluate)
     graph = node.graph  # compiles: names every input and parameter
     nodes, children = graph.nodes, graph.children
     exprs = _convert(nodes, children, evaluate)
@@ -69,6 +74,7 @@ def to_sympy(node, values=False, evaluate="auto"):
 
 def sympy_values(node):
     """{symbol: value} for every input and parameter of the network (current values)."""
+    import sympy
     return {symbol(leaf): sympy.Float(leaf.value)
             for leaf in list(node.inputs) + list(node.parameters)}
 
@@ -76,13 +82,20 @@ def sympy_values(node):
 def subtree_to_sympy(root, evaluate="auto"):
     """Like `to_sympy` for a node that is not compiled on its own (a sub-expression, or a node
     `derivative` built): converts what is under it without compiling it. Same depth limit."""
+    _check_evaluate(evaluate)
     nodes, index = toposort(root)
     children = [None if isinstance(n, Leaf) else tuple(index[id(c)] for c in n.children)
                 for n in nodes]
     return _convert(nodes, children, evaluate)[-1]
 
 
+def _check_evaluate(evaluate):
+    if evaluate is not True and evaluate is not False and evaluate != "auto":
+        raise TreenetError(f"evaluate must be True, False or 'auto', got {evaluate!r}")
+
+
 def _convert(nodes, children, evaluate):
+    import sympy
     try:
         return _convert_nodes(nodes, children, evaluate)
     except RecursionError:
@@ -102,6 +115,7 @@ def _too_deep():
 
 def _convert_nodes(nodes, children, evaluate):
     size = [1] * len(nodes)  # tree size: how big sympy's view of each node is (paths counted)
+    depth = [0] * len(nodes)
     exprs = [None] * len(nodes)
     for i, n in enumerate(nodes):
         kids = children[i]
@@ -114,11 +128,67 @@ def _convert_nodes(nodes, children, evaluate):
                 exprs[i] = symbol(n)
             continue
         size[i] = 1 + sum(size[j] for j in kids)
+        depth[i] = 1 + max(depth[j] for j in kids)
         args = [exprs[j] for j in kids]
         simplify = evaluate is True or (evaluate == "auto" and size[i] <= AUTO_LIMIT)
-        with sympy.evaluate(simplify):
-            exprs[i] = n.to_sympy(args)
+        exprs[i] = _build(n, args, simplify, depth[i] > _SHALLOW)
     return exprs
+
+
+#: depth up to which a RecursionError inside sympy is not the network's depth (150 levels convert)
+_SHALLOW = 100
+
+
+def _build(node, args, simplify, deep):
+    """The op's sympy twin over `args`, simplified by sympy or not (see the module docstring).
+
+    sympy folds a Piecewise that stands inside a comparison (relu of relu) even when told not to
+    evaluate, and that fold fails under evaluate(False): then the other mode builds it. Where an
+    argument holds sympy's zoo (a division by zero), no mode can: comparing zoo fails."""
+    import sympy
+    failure = None
+    for mode in (simplify, not simplify):
+        try:
+            with sympy.evaluate(mode):
+                return node.to_sympy(args)
+        except RecursionError as exc:
+            sympy.core.cache.clear_cache()  # see _convert
+            if deep:
+                raise
+            failure = failure or exc  # sympy looping on what it cannot fold, not the depth
+        except TreenetError:
+            raise  # the op's own word (a missing sympy twin, say), not sympy failing
+        except Exception as exc:  # sympy's folds fail in many ways (TypeError, AttributeError...)
+            failure = failure or exc
+        if _undefined_somewhere(args):
+            break
+    raise _unbuildable(node, args, failure) from failure
+
+
+def _undefined_somewhere(args):
+    """Whether an argument holds zoo or nan: sympy's 1/0, where the network is undefined."""
+    import sympy
+    # each shared sub-expression once (by identity): sympy's `has` walks every path of the tree
+    seen, stack = set(), list(args)
+    while stack:
+        e = stack.pop()
+        if e is sympy.zoo or e is sympy.nan:
+            return True
+        if id(e) not in seen:
+            seen.add(id(e))
+            stack.extend(e.args)
+    return False
+
+
+def _unbuildable(node, args, exc):
+    """The error for a node sympy cannot build, saying why where that is known."""
+    from .printer import describe
+    where = describe(node)
+    if _undefined_somewhere(args):
+        return TreenetError(f"cannot convert {where} to sympy: an argument divides by zero for "
+                            "some inputs (sympy's zoo or nan, where the network is undefined), "
+                            "and sympy cannot compare that with a number")
+    return TreenetError(f"sympy cannot build {where}: {type(exc).__name__}: {exc}")
 
 
 __all__ = ["to_sympy", "sympy_values", "subtree_to_sympy", "symbol", "number", "AUTO_LIMIT"]

@@ -195,6 +195,7 @@ class _Build(Transformer):
     def __init__(self, state, scope):
         super().__init__()
         self.state, self.scope = state, scope
+        self.operators = operators()
 
     def replay(self, postfix):
         """transform() over a tree already flattened by _postfix (a macro body, called often)."""
@@ -284,7 +285,7 @@ class _Build(Transformer):
 
     def _operator(self, tok, notation):
         symbol = _SPELLINGS.get(str(tok), str(tok))
-        op = operators().get((symbol, notation))
+        op = self.operators.get((symbol, notation))
         if op is None:
             raise self.state.error(f"no op declares the {notation} operator {symbol!r}", tok)
         return op
@@ -368,7 +369,7 @@ class _Build(Transformer):
                                    "its inputs: dense(16, x, y)", tok)
         units = int(args[0].value)
         inputs = [self._scalar(a, tok) for a in _flatten(args[1:])]
-        self.state.spend(units * (3 * len(inputs) + 2), tok, f"dense({args[0].value:g}, ...)")
+        self.state.spend(units * (3 * len(inputs) + 2), tok, "this dense layer")
         from .nodes import Linear
         return _Vector([Linear(list(inputs)).expanded() for _ in range(units)], tok)
 

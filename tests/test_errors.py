@@ -20,8 +20,8 @@ BAD = [
     ("x = = 1", 1, 5, "="),
     ("x +* y", 1, 4, "*"),
     ("a = 1\nb = (a +\n  2))\nb", 3, 5, ")"),
-    ("(x + 1", 1, 7, "end of input"),
-    ("relu(x", 1, 7, "end of input"),
+    ("(x + 1", 1, 1, "'(' was never closed"),
+    ("relu(x", 1, 5, "'(' was never closed"),
     ("", 1, 1, "the program is empty"),
     ("# only a comment\n;", 1, 1, "the program is empty"),
     # unknown functions, with a did-you-mean
@@ -297,7 +297,7 @@ def test_a_def_body_is_checked_at_the_def(source, line, column, fragment):
 def test_a_vector_argument_to_dense_is_refused_with_a_position():
     with pytest.raises(ParseError) as info:
         parse("dense(2, softmax(1, 2))")
-    assert (info.value.line, info.value.column) == (1, 1)
+    assert (info.value.line, info.value.column) == (1, 10)
 
 
 @pytest.mark.parametrize("d", ["a", None, [1.0], {"x": 1}])

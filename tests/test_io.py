@@ -160,7 +160,7 @@ def test_every_truncation_is_a_parse_error_with_line_and_column():
     (b"", 1, 1),
     (b"# treenet network: 1 input, 1 parameter\ninput x\np0 = p(0.5)\np0*x +\n# end\n", 4, 7),
     (b"# treenet network: 1 input, 1 parameter\ninput x\np0 = p(0.5)\nfoo(x)\n# end\n", 4, 1),
-    (b"input x\np0 = p(0.5\nx\n", 3, 1),
+    (b"input x\np0 = p(0.5\nx\n", 2, 7),
     (b"input x\n\xff\xfe garbage", 2, 1),
     (b"input x\nx $ 2\n", 2, 3),
 ])

@@ -1,5 +1,7 @@
 """The exceptions treenet raises; every one is a TreenetError (a ValueError)."""
 
+import re
+
 
 class TreenetError(ValueError):
     """Base of every error treenet raises on purpose."""
@@ -56,11 +58,14 @@ class TrainingError(TreenetError):
         super().__init__(message)
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 def _context(source, line, column, width=100):
     """The source line (clipped around the column) and a caret under the column."""
     if source is None:
         return ""
-    lines = source.split("\n")  # as the parser counts lines: only \n ends one
+    lines = _LINE_END.split(source)  # as the parser counts lines: CRLF, CR and LF each end one
     if not 1 <= line <= len(lines):
         text = ""
     else:

@@ -21,7 +21,7 @@ from lark.visitors import Transformer
 from .errors import ParseError, TreenetError
 from .lalr import FastLALR, SyntaxFallback
 from .nodes import Constant, Input, Macro, NeuralNetNode, Parameter, using_rng
-from .ops import Add, Divide, Multiply, Negate, Output, Power, Subtract, calls
+from .ops import REGISTRY, Output, calls
 
 # Limits that turn runaway programs into errors instead of hangs: macros can double the network
 # at each level of nesting, so the text alone does not bound the size.
@@ -29,6 +29,10 @@ MAX_NODES = 1_000_000
 MAX_MACRO_DEPTH = 60
 KEYWORDS = {"p", "def", "input"}
 VECTOR_CALLS = {"dense"}
+# how many names an "unknown function" message lists before "... and N more"
+MAX_LISTED = 8
+# other spellings of an operator symbol: the registry holds one symbol per op
+_SPELLINGS = {"**": "^"}
 
 
 def reserved_names():
@@ -50,6 +54,22 @@ def grammar_path():
 
 def _grammar_text():
     return Path(grammar_path()).read_text(encoding="utf-8")
+
+
+_operators_cache = (None, {})
+
+
+def operators():
+    """The ops written as operators, by (symbol, notation): ("+", "infix") -> Add, ("-",
+    "prefix") -> Negate. Read from the registry, so a new operator class is found by its
+    declared symbol."""
+    global _operators_cache
+    key = tuple(REGISTRY)
+    if _operators_cache[0] != key:
+        table = {(cls.symbol, cls.notation): cls for cls in REGISTRY.values()
+                 if cls.symbol is not None}
+        _operators_cache = (key, table)
+    return _operators_cache[1]
 
 
 # --- parse state and the Transformer ----------------------------------------------------------
@@ -76,6 +96,24 @@ def _postfix(tree):
             out.append(item)
     out.reverse()
     return out
+
+
+class _Vector:
+    """A vector value in the text, with the token where it is written (so an error can point at
+    it): either its scalar elements (`items`, shared, never changed) or the vector-valued op that
+    gives it (`node`, e.g. softmax, allowed only as the network's output)."""
+
+    __slots__ = ("items", "node", "where")
+
+    def __init__(self, items, where, node=None):
+        self.items, self.where, self.node = items, where, node
+
+    def at(self, where):
+        """The same vector, written at `where` (a later use of its name)."""
+        return _Vector(self.items, where, self.node)
+
+    def __len__(self):
+        return len(self.items) if self.items is not None else 1
 
 
 class _Scope:
@@ -137,10 +175,12 @@ class _State:
         column = getattr(tok, "column", None)
         return ParseError(message, line, column, self.source)
 
-    def spend(self, n, where):
+    def spend(self, n, where, what="this expression"):
+        """Take `n` nodes (or vector elements) from the budget, before they are built."""
         self.budget -= n
         if self.budget < 0:
-            raise self.error(f"the program expands to more than {MAX_NODES} nodes", where)
+            raise self.error(f"{what} expands the program to more than {MAX_NODES} nodes and "
+                             "vector elements (the limit)", where)
 
     def input(self, name):
         node = self.inputs.get(name)
@@ -155,6 +195,7 @@ class _Build(Transformer):
     def __init__(self, state, scope):
         super().__init__()
         self.state, self.scope = state, scope
+        self.operators = operators()
 
     def replay(self, postfix):
         """transform() over a tree already flattened by _postfix (a macro body, called often)."""
@@ -173,8 +214,14 @@ class _Build(Transformer):
     def number(self, children):
         tok = children[0]
         value = float(tok)
+        # both ends of float64 are errors: a literal that silently became inf or 0 is not what
+        # was written
         if not math.isfinite(value):
-            raise self.state.error(f"number {tok} is too large for a float", tok)
+            raise self.state.error(f"number {tok} overflows float64 (the largest is about "
+                                   "1.8e308)", tok)
+        if value == 0 and re.search(r"[1-9]", re.split(r"[eE]", str(tok))[0]):
+            raise self.state.error(f"number {tok} underflows to 0 in float64 (the smallest is "
+                                   "about 5e-324); write 0", tok)
         node = Constant(value)
         node._literal = True  # only a number written in the text may initialise p(...)
         return node
@@ -186,6 +233,8 @@ class _Build(Transformer):
         if value is not _MISSING:
             if isinstance(value, _Def):
                 raise self.state.error(f"{name} is a macro: call it as {name}(...)", tok)
+            if isinstance(value, _Vector):
+                return value.at(tok)
             return value
         if name == "p":
             return Parameter()
@@ -197,34 +246,49 @@ class _Build(Transformer):
 
     # --- operators ------------------------------------------------------------------------------
     def sum(self, children):
-        return self._chain(children, "+", Add, Subtract)
+        return self._chain(children)
 
     def product(self, children):
-        return self._chain(children, "*", Multiply, Divide)
+        return self._chain(children)
 
-    def _chain(self, children, same, nary, binary):
-        # a + b + c is one n-ary Add; a - b starts a new Subtract over what came before
-        terms = [self._scalar(children[0], children[1])]
-        for op, operand in zip(children[1::2], children[2::2]):
-            operand = self._scalar(operand, op)
-            if op == same:
+    def _chain(self, children):
+        # a + b + c is one n-ary Add; a - b (a binary op) takes everything before it as its left
+        # operand, and a following + starts a new run
+        terms, run = [self._scalar(children[0], children[1])], None
+        for tok, operand in zip(children[1::2], children[2::2]):
+            op = self._operator(tok, "infix")
+            operand = self._scalar(operand, tok)
+            if op is run:
                 terms.append(operand)
+                continue
+            left = terms[0] if len(terms) == 1 else run(terms)
+            if op.arity_range()[1] is None:
+                terms, run = [left, operand], op
             else:
-                left = terms[0] if len(terms) == 1 else nary(terms)
-                terms = [binary([left, operand])]
-        return terms[0] if len(terms) == 1 else nary(terms)
+                terms, run = [op([left, operand])], None
+        return terms[0] if len(terms) == 1 else run(terms)
 
     def neg(self, children):
+        op = self._operator(children[0], "prefix")
         operand = self._scalar(children[1], children[0])
         if type(operand) is Constant:
-            folded = Constant(-operand.value)
+            # -3 is the number -3, so that p(-3) takes it as a literal
+            folded = Constant(op([operand]).compute([operand.value]))
             folded._literal = getattr(operand, "_literal", False)
             return folded
-        return Negate([operand])
+        return op([operand])
 
     def pow(self, children):
-        return Power([self._scalar(children[0], children[1]),
-                      self._scalar(children[2], children[1])])
+        op = self._operator(children[1], "infix")
+        return op([self._scalar(children[0], children[1]),
+                   self._scalar(children[2], children[1])])
+
+    def _operator(self, tok, notation):
+        symbol = _SPELLINGS.get(str(tok), str(tok))
+        op = self.operators.get((symbol, notation))
+        if op is None:
+            raise self.state.error(f"no op declares the {notation} operator {symbol!r}", tok)
+        return op
 
     # --- vectors --------------------------------------------------------------------------------
     def vector(self, children):
@@ -232,18 +296,23 @@ class _Build(Transformer):
         items = children[1] if len(children) > 1 else []
         if not items:
             raise self.state.error("an empty vector [] is not a value", bracket)
-        return [self._scalar(item, bracket) for item in _flatten(items)]
+        # counted before it is built: [v, v] doubles v, so a few lines could fill the memory
+        self.state.spend(_count(items), bracket, "this vector")
+        return _Vector([self._scalar(item, bracket) for item in _flatten(items)], bracket)
 
     def index(self, children):
         vec, tok = children
-        if not isinstance(vec, list):
+        if not isinstance(vec, _Vector):
             raise self.state.error("only a vector can be indexed; declare an input vector with "
                                    "`input x[4]`", tok)
+        if vec.items is None:
+            raise self.state.error(f"{vec.node.call} gives a vector that can only be the output "
+                                   "of the network: it cannot be indexed", vec.where)
         k = _integer(tok)
-        if k is None or not 0 <= k < len(vec):
+        if k is None or not 0 <= k < len(vec.items):
             raise self.state.error(f"index {tok} is out of range for a vector of {len(vec)} "
                                    f"(0 to {len(vec) - 1})", tok)
-        return vec[k]
+        return vec.items[k]
 
     def args(self, children):
         return list(children)
@@ -256,16 +325,24 @@ class _Build(Transformer):
         op = _callee(self.state, self.scope, name, tok)
         if op == "p":
             return self._parameter(tok, args)
-        if isinstance(op, _Def):
-            return self._expand(op, args, tok)
         if op == "dense":
             return self._dense(tok, args)
-        self.state.spend(len(args) + 1, tok)
+        if isinstance(op, _Def):
+            result = self._expand(op, args, tok)
+            return result.at(tok) if isinstance(result, _Vector) else result
+        state = self.state
         if issubclass(op, Macro) or op.vector_valued or op.arity_range()[1] is None:
-            args = _flatten(args)  # variadic calls and macros take vectors as lists of arguments
-        elif len(args) == 1 and isinstance(args[0], list):
-            return [self._apply(op, [a], tok) for a in args[0]]  # element-wise
-        return self._apply(op, args, tok)
+            # variadic calls and macros take vectors as lists of arguments
+            state.spend(_count(args) + 1, tok, f"this call to {name}")
+            args = _flatten(args)
+        elif len(args) == 1 and isinstance(args[0], _Vector) and args[0].items is not None:
+            items = args[0].items  # element-wise: a node and an edge per element
+            state.spend(2 * len(items), tok, f"this call to {name}")
+            return _Vector([self._apply(op, [a], tok) for a in items], tok)
+        else:
+            state.spend(len(args) + 1, tok, f"this call to {name}")
+        node = self._apply(op, args, tok)
+        return _Vector(None, tok, node) if op.vector_valued else node
 
     def _apply(self, op, args, tok):
         lo, hi = op.arity_range()
@@ -275,7 +352,7 @@ class _Build(Transformer):
             self._scalar(a, tok)
         node = op(args)
         if isinstance(node, Macro):
-            self.state.spend(len(args) * 3 + 2, tok)
+            self.state.spend(len(args) * 3 + 2, tok, f"this call to {op.call}")
             node = node.expanded()
         return node
 
@@ -292,9 +369,9 @@ class _Build(Transformer):
                                    "its inputs: dense(16, x, y)", tok)
         units = int(args[0].value)
         inputs = [self._scalar(a, tok) for a in _flatten(args[1:])]
-        self.state.spend(units * (3 * len(inputs) + 2), tok)
+        self.state.spend(units * (3 * len(inputs) + 2), tok, "this dense layer")
         from .nodes import Linear
-        return [Linear(list(inputs)).expanded() for _ in range(units)]
+        return _Vector([Linear(list(inputs)).expanded() for _ in range(units)], tok)
 
     def _expand(self, macro, args, tok):
         state = self.state
@@ -303,7 +380,7 @@ class _Build(Transformer):
                               f"({', '.join(macro.params)}), got {len(args)}", tok)
         if state.depth >= MAX_MACRO_DEPTH:
             raise state.error(f"macro calls nested more than {MAX_MACRO_DEPTH} deep", tok)
-        state.spend(macro.size, tok)
+        state.spend(macro.size, tok, f"this call to {macro.name}")
         scope = macro.scope.scope.view(macro.scope.at, dict(zip(macro.params, args)))
         for a in args:
             _unliteral(a)
@@ -315,9 +392,14 @@ class _Build(Transformer):
 
     # --- helpers --------------------------------------------------------------------------------
     def _scalar(self, value, where):
-        if isinstance(value, list):
+        """`value`, which must be a scalar; the error for a vector points at where the vector is
+        written, not at the operator or call that meets it."""
+        if isinstance(value, _Vector):
+            if value.node is not None:
+                raise self.state.error(f"{value.node.call or 'a vector output'} gives a vector: "
+                                       "it can only be the output of the network", value.where)
             raise self.state.error("a vector cannot be used in arithmetic; index it (v[0]) or "
-                                   "apply a function to it", where)
+                                   "apply a function to it", value.where)
         if getattr(value, "vector_valued", False):
             raise self.state.error(f"{value.call or 'a vector output'} gives a vector: it can "
                                    "only be the output of the network", where)
@@ -340,10 +422,17 @@ def _callee(state, view, name, tok):
     if isinstance(view.scope.view().get(name), _Def):
         raise state.error(f"{name} is defined later: a macro can call only macros defined "
                           "before it (so it cannot call itself)", tok)
-    known = sorted(set(calls()) | VECTOR_CALLS | {"p"} | view.macros())
-    hint = difflib.get_close_matches(name, known, n=1)
+    builtin = sorted(set(calls()) | VECTOR_CALLS | {"p"})
+    macros = sorted(view.macros())
+    hint = difflib.get_close_matches(name, builtin + macros, n=1)
     message = f"unknown function {name!r}"
-    message += f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(known)})"
+    if hint:
+        message += f"; did you mean {hint[0]!r}?"
+    else:
+        known = builtin + macros  # the built-in functions first: a program may define thousands
+        listed = ", ".join(known[:MAX_LISTED])
+        more = f" ... and {len(known) - MAX_LISTED} more" if len(known) > MAX_LISTED else ""
+        message += f" (known: {listed}{more})"
     raise state.error(message, tok)
 
 
@@ -366,11 +455,18 @@ def _first_token(where):
     return None
 
 
+def _count(items):
+    """How many scalars `items` holds once its vectors are spread out."""
+    return sum(len(item) if isinstance(item, _Vector) else 1 for item in items)
+
+
 def _flatten(items):
+    """The arguments with each vector of elements spread out (a vector-valued op stays whole, for
+    _scalar to refuse where it is written)."""
     out = []
     for item in items:
-        if isinstance(item, list):
-            out.extend(item)
+        if isinstance(item, _Vector) and item.items is not None:
+            out.extend(item.items)
         else:
             out.append(item)
     return out
@@ -394,6 +490,9 @@ def parse(text, seed=None):
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, str, bytes))):
         raise TreenetError(f"seed must be an integer (or a string), got {seed!r}")
     rng = random.Random(seed) if seed is not None else random
+    if "\r" in text:
+        # CRLF and a lone CR end a line as LF does, here and in every line number and caret
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     program = _Program(_State(text))
     with using_rng(rng):
         try:
@@ -403,8 +502,8 @@ def parse(text, seed=None):
                 raise ParseError("the program is empty: it needs an expression, the network's "
                                  "output", 1, 1, text) from None
             raise _syntax_error(exc, text) from None
-    if isinstance(root, list):
-        root = Output(root)
+    if isinstance(root, _Vector):
+        root = root.node if root.items is None else Output(root.items)
     if program.declared:
         root.declared_inputs = program.declared  # declared inputs stay, used or not
     root.compile()
@@ -434,6 +533,7 @@ class _Program:
         self.first = None        # the first token of the statement being read
         self.statements = []     # (kind, first token) of each statement, in order
         self.declared = []       # inputs named by `input` statements
+        self.declared_ids = set()
         self.root = None
 
     def shifted(self, tok):
@@ -481,8 +581,9 @@ def _assign(program, st):
     name = str(tok)
     _check_bindable(state, name, tok)
     _unliteral(value)
-    if isinstance(value, NeuralNetNode) and value.name is None and type(value) is not Constant:
-        value.name = name  # a parameter is named by its binding; an op keeps it as a label
+    node = value.node if isinstance(value, _Vector) else value
+    if isinstance(node, NeuralNetNode) and node.name is None and type(node) is not Constant:
+        node.name = name  # a parameter is named by its binding; an op keeps it as a label
     scope.bind(name, value)
 
 
@@ -541,17 +642,25 @@ def _declare(program, st):
         name = str(tok)
         _check_bindable(state, name, tok)
         if len(decl.children) == 1:
-            scope.bind(name, state.input(name))
-            program.declared.append(state.input(name))
+            scope.bind(name, _declared(program, state.input(name), tok))
             continue
         size_tok = decl.children[1]
         size = _integer(size_tok)
         if size is None or size < 1:
             raise state.error("the size of an input vector is a positive integer", size_tok)
-        state.spend(size, size_tok)
-        vector = [state.input(f"{name}_{i}") for i in range(size)]
-        program.declared.extend(vector)
-        scope.bind(name, vector)
+        state.spend(size, size_tok, f"input {name}[{size_tok}]")
+        vector = [_declared(program, state.input(f"{name}_{i}"), tok) for i in range(size)]
+        scope.bind(name, _Vector(vector, tok))
+
+
+def _declared(program, node, tok):
+    """`node`, added to the declared inputs; declaring one twice (`input x, x`, or `v_0` and
+    `v[2]`) is an error, since the declaration fixes the order of the inputs."""
+    if id(node) in program.declared_ids:
+        raise program.state.error(f"input {node.name} is declared twice", tok)
+    program.declared_ids.add(id(node))
+    program.declared.append(node)
+    return node
 
 
 _STATEMENTS = {"assign": _assign, "define": _define, "declare": _declare, "output": _output,
@@ -582,8 +691,36 @@ def _readable(terminal):
     return terminal.lower()
 
 
+_PAIRS = {"(": ")", "[": "]"}
+
+
+def _bracket_error(exc, text):
+    """The ParseError that blames a bracket, or None. Python's rule: a closing bracket the parser
+    refuses is unmatched or mismatched; otherwise, if a bracket is still open at the end of the
+    text and the error is at the end or on a later line than that bracket, the real fault is the
+    bracket that was never closed (the error is only where the parser noticed)."""
+    tok = exc.token
+    if tok is not None and tok.value in _PAIRS.values():
+        if not exc.unclosed:
+            return ParseError(f"unmatched {tok.value!r}", tok.line, tok.column, text)
+        opening = exc.unclosed[-1]
+        if _PAIRS[opening.value] != tok.value:
+            return ParseError(f"closing {tok.value!r} does not match the {opening.value!r} at "
+                              f"line {opening.line}, column {opening.column}", tok.line,
+                              tok.column, text)
+    unclosed = _fast().unclosed_at_end(text, exc)
+    if unclosed and ((tok is not None and tok.type == "$END") or exc.line > unclosed[-1].line):
+        bracket = unclosed[-1]
+        return ParseError(f"{bracket.value!r} was never closed (no matching "
+                          f"{_PAIRS[bracket.value]!r})", bracket.line, bracket.column, text)
+    return None
+
+
 def _syntax_error(exc, text):
     """The ParseError for a SyntaxFallback: what was found, where, and what could have been."""
+    blamed = _bracket_error(exc, text)
+    if blamed is not None:
+        return blamed
     tok = exc.token
     line, column = exc.line, exc.column
     if tok is None:

@@ -1,7 +1,13 @@
 """Node builders that fold constants as they go (0*x -> 0, 1*x -> x, x + 0 -> x, ...), so the
-symbolic derivatives built from the ops' rules stay small and read well."""
+symbolic derivatives built from the ops' rules stay small and read well.
 
-from .nodes import Constant
+This module sits below `ops`, whose symbolic derivative rules (`dnodes`) are written with these
+builders, so it cannot import the op classes: it finds them by name in the op registry, which
+every op joins when its class is declared (see treenet.nodes.Operation)."""
+
+from .nodes import Constant, Operation
+
+_OPS = Operation._registry
 
 
 def const(v):
@@ -18,7 +24,7 @@ def is_const(node, v):
 
 
 def add(*terms):
-    from .ops import Add
+    Add = _OPS["Add"]
     total, rest = 0.0, []
     for t in terms:
         c = value_of(t)
@@ -32,7 +38,7 @@ def add(*terms):
 
 
 def sub(a, b):
-    from .ops import Subtract
+    Subtract = _OPS["Subtract"]
     ca, cb = value_of(a), value_of(b)
     if ca is not None and cb is not None:
         return const(ca - cb)
@@ -44,7 +50,7 @@ def sub(a, b):
 
 
 def neg(a):
-    from .ops import Negate
+    Negate = _OPS["Negate"]
     c = value_of(a)
     if c is not None:
         return const(-c)
@@ -54,7 +60,7 @@ def neg(a):
 
 
 def mul(*factors):
-    from .ops import Multiply
+    Multiply = _OPS["Multiply"]
     coeff, rest = 1.0, []
     for f in factors:
         c = value_of(f)
@@ -72,7 +78,7 @@ def mul(*factors):
 
 
 def div(a, b):
-    from .ops import Divide
+    Divide = _OPS["Divide"]
     if is_const(b, 1.0):
         return a
     if is_const(a, 0.0):
@@ -81,7 +87,7 @@ def div(a, b):
 
 
 def pow(a, b):
-    from .ops import Power
+    Power = _OPS["Power"]
     if is_const(b, 1.0):
         return a
     if is_const(b, 0.0):

@@ -20,6 +20,8 @@ from lark.visitors import Transformer
 
 from .errors import ParseError, TreenetError
 from .lalr import FastLALR, SyntaxFallback
+from .macros import Linear
+from .names import KEYWORDS, VECTOR_CALLS, reserved_names
 from .nodes import Constant, Input, Macro, NeuralNetNode, Parameter, using_rng
 from .ops import Add, Divide, Multiply, Negate, Output, Power, Subtract, calls
 
@@ -27,14 +29,6 @@ from .ops import Add, Divide, Multiply, Negate, Output, Power, Subtract, calls
 # at each level of nesting, so the text alone does not bound the size.
 MAX_NODES = 1_000_000
 MAX_MACRO_DEPTH = 60
-KEYWORDS = {"p", "def", "input"}
-VECTOR_CALLS = {"dense"}
-
-
-def reserved_names():
-    """Every name a binding may not take: the keywords and the built-in functions."""
-    return KEYWORDS | VECTOR_CALLS | set(calls())
-
 
 _MISSING = object()
 
@@ -293,7 +287,6 @@ class _Build(Transformer):
         units = int(args[0].value)
         inputs = [self._scalar(a, tok) for a in _flatten(args[1:])]
         self.state.spend(units * (3 * len(inputs) + 2), tok)
-        from .nodes import Linear
         return [Linear(list(inputs)).expanded() for _ in range(units)]
 
     def _expand(self, macro, args, tok):

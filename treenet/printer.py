@@ -8,10 +8,10 @@ as nested lists and joined once at the end: linear in the size of the graph, wit
 import math
 import re
 
-from .graph import toposort
+from .names import reserved_names
 from .nodes import Constant, Input, Leaf, Parameter
 from .ops import ATOM, POWER, SUM, UNARY, Multiply, Output
-from .parser import reserved_names
+from .order import toposort
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\Z")
 

@@ -321,8 +321,8 @@ class Graph:
             raise TreenetError(f"backward of a vector output takes a list of {width} "
                                "upstream derivatives")
         try:
-            d = [float(x) for x in d]
-        except (TypeError, ValueError, OverflowError):
+            d = [x if isinstance(x, int) and not isinstance(x, bool) else float(x) for x in d]
+        except (TypeError, ValueError):
             raise TreenetError(f"backward of a vector output takes a list of {width} numbers, "
                                f"got {brief(d)}") from None
         if len(d) != width:

@@ -116,7 +116,7 @@ class Graph:
     def values(self):
         """Every node's value from the last forward pass, in `nodes` order."""
         with self._lock:
-            self.forward()
+            self._forward()
             return self._values
 
     # --- inputs ---------------------------------------------------------------------------------
@@ -124,6 +124,10 @@ class Graph:
         """Set the inputs from a sequence in `inputs` order, a mapping by name, or one number. In a
         mapping, a sequence under a vector's name (`input v[3]` makes v_0, v_1, v_2) fills its
         elements in order."""
+        with self._lock:
+            self._set_inputs(values)
+
+    def _set_inputs(self, values):
         inputs = self.inputs
         if isinstance(values, Mapping):
             given = self._by_name(values)
@@ -140,9 +144,8 @@ class Graph:
             names = ", ".join(i.name for i in inputs) or "none"
             raise EvaluationError(f"expected {len(inputs)} input value(s) ({names}), "
                                   f"got {len(values)}")
-        converted = [_number(v, node.name) for node, v in zip(inputs, values)]
-        for node, v in zip(inputs, converted):
-            node.value = v
+        for node, v in zip(inputs, values):
+            node.value = _number(v, node.name)
 
     def _by_name(self, values):
         """input name -> value from a mapping by name. Names the network does not read are ignored
@@ -195,53 +198,59 @@ class Graph:
     def predict(self, values=()):
         """Set the inputs and run forward, as one step no other thread's call can split."""
         with self._lock:
-            self.set_inputs(values)
-            return self.forward()
+            self._set_inputs(values)
+            return self._forward()
 
     def forward(self):
         """The output's value; recomputed only when an input, parameter or constant changed."""
         with self._lock:
-            self._ran = next(_clock)
-            snapshot = [leaf.value for leaf in self._leaf_nodes]
-            if self._values is not None and snapshot == self._snapshot and (
-                    0.0 not in snapshot or _same_zeros(snapshot, self._snapshot)):
-                return self._result()
-            self._values = self._adjoints = None
-            if not _all_floats(snapshot):
-                snapshot = self._checked(snapshot)
-            vals = [None] * len(self.nodes)
-            for i, v in zip(self.leaf_indices, snapshot):
-                vals[i] = v
-            steps = self._steps
-            if self.vector_output:
-                steps = steps[:-1]
-            i = v = None
-            try:
-                for i, compute, kids in steps:
-                    xs = [vals[j] for j in kids]
-                    try:
-                        v = compute(xs)
-                    except Exception as exc:
-                        raise self._rule_error(i, "compute", exc, xs) from _cause(exc)
-                    if v - v != 0:  # inf - inf and nan - nan are nan: catches both
-                        raise self._error(i, _non_finite(xs))
-                    vals[i] = v
-                if self.vector_output:
-                    i, compute, kids = self._steps[-1]
-                    xs = [vals[j] for j in kids]
-                    try:
-                        v = compute(xs)
-                    except Exception as exc:
-                        raise self._rule_error(i, "compute", exc, xs) from _cause(exc)
-                    if any(x - x != 0 for x in v):
-                        raise self._error(i, _non_finite(xs))
-                    vals[i] = v
-            except TypeError:  # only the checks above get here: a rule returned a non-number
-                raise self._error(i, f"{type(self.nodes[i]).__name__}.compute returned "
-                                     f"{brief(v)}, not a number") from None
-            self._values = vals
-            self._snapshot = snapshot
+            return self._forward()
+
+    def _forward(self):
+        self._ran = next(_clock)
+        snapshot = [leaf.value for leaf in self._leaf_nodes]
+        if self._values is not None and snapshot == self._snapshot and (
+                0.0 not in snapshot or _same_zeros(snapshot, self._snapshot)):
             return self._result()
+        self._values = self._adjoints = None
+        if not _all_floats(snapshot):
+            snapshot = self._checked(snapshot)
+        vals = [None] * len(self.nodes)
+        for i, v in zip(self.leaf_indices, snapshot):
+            vals[i] = v
+        steps = self._steps
+        if self.vector_output:
+            steps = steps[:-1]
+        i = v = None
+        try:
+            for i, compute, kids in steps:
+                xs = [vals[j] for j in kids]
+                try:
+                    v = compute(xs)
+                except Exception as exc:
+                    raise self._rule_error(i, "compute", exc, xs) from _cause(exc)
+                if v - v != 0:  # inf - inf and nan - nan are nan: catches both
+                    raise self._error(i, _non_finite(xs))
+                vals[i] = v
+            if self.vector_output:
+                i, compute, kids = self._steps[-1]
+                xs = [vals[j] for j in kids]
+                try:
+                    v = compute(xs)
+                except Exception as exc:
+                    raise self._rule_error(i, "compute", exc, xs) from _cause(exc)
+                if any(x - x != 0 for x in v):
+                    raise self._error(i, _non_finite(xs))
+                vals[i] = v
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, TreenetError):
+                raise
+            # only the checks above get here: a rule returned something that is not a number
+            raise self._error(i, f"{type(self.nodes[i]).__name__}.compute returned "
+                                 f"{brief(v)}, not a number") from None
+        self._values = vals
+        self._snapshot = snapshot
+        return self._result()
 
     def _checked(self, snapshot):
         """The leaves' values as floats, or an EvaluationError naming the leaf that holds
@@ -266,7 +275,7 @@ class Graph:
 
     def _backward(self, d):
         seed = self._seed(d)
-        self.forward()
+        self._forward()
         vals, nodes, children, needs = self._values, self.nodes, self.children, self.needs_grad
         last = len(nodes) - 1
         adj = [0.0] * len(nodes)
@@ -294,7 +303,10 @@ class Graph:
                         if gj - gj != 0:
                             raise self._error(i, "infinite or NaN derivative")
                         adj[j] += gj
-        except TypeError:  # only the checks above get here: a rule returned non-numbers
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, TreenetError):
+                raise
+            # only the checks above get here: a rule returned something that is not numbers
             raise self._error(i, f"{type(nodes[i]).__name__}.{_derivative_rule(nodes[i])} "
                                  f"returned {brief(grads)}, not a list of numbers") from None
         for i in self.leaf_indices:
@@ -380,11 +392,11 @@ def _derivative_rule(node):
 
 
 def _all_floats(values):
-    # one pass in C; the common case (every leaf holds a float) costs no Python loop
-    return set(map(type, values)) <= _FLOAT
+    # one pass in C, stopping at the first other type: the common case costs no Python loop
+    return _FLOAT.issuperset(map(type, values))
 
 
-_FLOAT = {float}
+_FLOAT = frozenset([float])
 
 
 def _what(leaf):
@@ -420,6 +432,8 @@ def _same_zeros(a, b):
 
 
 def _number(v, name):
+    if type(v) is float and v - v == 0:  # the common case, a finite float: no more checks
+        return v
     try:
         x = as_float(v, f"input {name!r}")
     except TreenetError as exc:

@@ -270,14 +270,18 @@ def test_dense_takes_a_random_or_a_seed_and_refuses_anything_else():
 # --- issue 8, G: threads --------------------------------------------------------------------------
 
 def test_one_network_shared_by_eight_threads_predicts_right():
-    net = parse("h = tanh(p*x + p*y + p)\nsigmoid(p*h + p*h*h + p)", seed=1)
+    # many inputs: setting them is a wide window for another thread's predict to cut into
+    net = parse("input v[16]\nsigmoid(linear(v))", seed=1)
     rng = random.Random(0)
-    cases = [[rng.uniform(-2, 2), rng.uniform(-2, 2)] for _ in range(64)]
+    cases = [[rng.uniform(-2, 2) for _ in range(16)] for _ in range(64)]
     expected = [net.predict(case) for case in cases]
     wrong, errors = [], []
 
+    start = threading.Barrier(8)
+
     def work(k):
-        for r in range(300):
+        start.wait()  # all eight at once, so their calls interleave
+        for r in range(400):
             i = (r * 7 + k) % len(cases)
             try:
                 got = net.predict(cases[i])

@@ -155,7 +155,7 @@ class Graph:
         given, unknown = {}, []
         for key, v in values.items():
             if key in names:
-                given.setdefault(key, v)
+                given[key] = v
             elif key in self._vector_inputs():
                 elements = self._vector_inputs()[key]
                 if isinstance(v, (str, bytes)) or not isinstance(v, Iterable):

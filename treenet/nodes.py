@@ -3,8 +3,9 @@ base that every op in `ops` extends, and Macro, a node that stands for a subtree
 (the macros themselves, such as Linear, live in `treenet.macros`).
 
 This module sits below the engine, the printer and io (see the layering in treenet/__init__.py),
-so the methods that need them (`compile`, `funcify`, `save`) call entry points that those modules'
-package installs into `_ENTRY_POINTS` when it is imported (dependency inversion)."""
+so the methods that need them (`compile`, `funcify`, `save`) call entry points that
+treenet/__init__.py installs into `_ENTRY_POINTS` when the package is imported (dependency
+inversion: the higher layers are wired in from above, never imported from here)."""
 
 import contextlib
 import contextvars
@@ -263,13 +264,13 @@ class Operation(NeuralNetNode):
 
     @property
     def value(self):
-        """This node's value from the last forward pass (None before one)."""
+        """This node's value in the live graph that ran over it last (None before a forward)."""
         graph, i = self._last_run()
         return None if graph is None or graph._values is None else graph._values[i]
 
     @property
     def grad(self):
-        """d(output)/d(this node) from the last backward pass (0.0 before one)."""
+        """d(that graph's output)/d(this node) from its last backward (0.0 before one)."""
         graph, i = self._last_run()
         return 0.0 if graph is None or graph._adjoints is None else graph._adjoints[i]
 

@@ -99,15 +99,20 @@ class Graph:
         self._lock = threading.RLock()
         self._vectors = None
         # each op node reports the live graph that ran over it last (see Operation.value); the
-        # references are weak, so a dropped graph is not kept alive by its nodes
+        # references are weak, so a dropped graph is not kept alive by its nodes. Dead ones are
+        # swept when a node's list doubles: O(1) per node, even when hundreds of graphs share it
+        # (the derivatives from one `gradient` sweep do)
         me = weakref.ref(self)
         for i in self.op_indices:
             node = self.nodes[i]
-            slots = node._slots
-            if slots:
-                node._slots = [s for s in slots if s[0]() is not None] + [(me, i)]
-            else:
-                node._slots = [(me, i)]
+            graphs = node._graphs
+            if not graphs:
+                node._graphs = [me]
+                continue
+            graphs.append(me)
+            n = len(graphs)
+            if n >= 8 and n & (n - 1) == 0:
+                graphs[:] = [ref for ref in graphs if ref() is not None]
 
     def __len__(self):
         return len(self.nodes)

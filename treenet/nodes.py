@@ -243,36 +243,40 @@ class Operation(NeuralNetNode):
             Operation._registry[cls.__name__] = cls
 
     # An op's value and gradient live in the arrays of the graphs compiled with it, so the engine's
-    # loops write no attributes. `_slots` holds (weak reference to a graph, index) for each graph
-    # compiled with the node; the node reports the live one that ran last (every forward and
-    # backward stamps its graph: O(1) per run, nothing per node), so whatever ran last, the nodes
-    # report that network's values and gradients.
-    _slots = ()
+    # loops write no attributes. `_graphs` holds a weak reference to each graph compiled with the
+    # node; the node reports the live one that ran last (every forward and backward stamps its
+    # graph: O(1) per run, nothing per node), so whatever ran last, the nodes report that
+    # network's values and gradients.
+    _graphs = ()
 
     def __init__(self, children=None, name=None):
         super().__init__(children, name)
         self._check_arity(len(self.children))
 
     def _last_run(self):
-        """(graph, index) of the live graph that ran over this node last, or (None, 0)."""
-        best, index, stamp = None, 0, -1
-        for ref, i in self._slots:
+        """The live graph that ran over this node last (None if none is alive)."""
+        best = None
+        for ref in self._graphs:
             graph = ref()
-            if graph is not None and graph._ran >= stamp:
-                best, index, stamp = graph, i, graph._ran
-        return best, index
+            if graph is not None and (best is None or graph._ran >= best._ran):
+                best = graph
+        return best
 
     @property
     def value(self):
         """This node's value in the live graph that ran over it last (None before a forward)."""
-        graph, i = self._last_run()
-        return None if graph is None or graph._values is None else graph._values[i]
+        graph = self._last_run()
+        if graph is None or graph._values is None:
+            return None
+        return graph._values[graph.index[id(self)]]
 
     @property
     def grad(self):
         """d(that graph's output)/d(this node) from its last backward (0.0 before one)."""
-        graph, i = self._last_run()
-        return 0.0 if graph is None or graph._adjoints is None else graph._adjoints[i]
+        graph = self._last_run()
+        if graph is None or graph._adjoints is None:
+            return 0.0
+        return graph._adjoints[graph.index[id(self)]]
 
     @classmethod
     def _check_arity(cls, n):

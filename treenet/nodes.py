@@ -10,7 +10,6 @@ inversion: the higher layers are wired in from above, never imported from here).
 import contextlib
 import contextvars
 import itertools
-import math
 from numbers import Real
 import random
 
@@ -202,8 +201,6 @@ class Parameter(Leaf):
         if value is None:
             value = _rng.get().uniform(-1.0, 1.0)
         value = as_float(value, "Parameter value" if name is None else f"parameter {name!r}")
-        if not math.isfinite(value):
-            raise TreenetError(f"Parameter value must be a finite number, got {value!r}")
         super().__init__(value, name)
         self.learning_rate = learning_rate
 

@@ -1,20 +1,36 @@
 """treenet: neural networks written as formulas, compiled to expression graphs, differentiated
-by a backward pass and checked against sympy."""
+by a backward pass and checked against sympy.
+
+The modules are layered: each imports only from the modules before it in this order (lowest
+first; tests/test_layering.py reads every import, function-level ones included, and checks it):
+
+    errors -> nodes -> order -> algebra -> ops -> macros -> layers -> names -> printer -> graph
+    -> lalr -> parser -> io -> symbolic -> derivative -> gradcheck -> losses -> optimizers
+    -> train -> treenet (this file) -> demo -> __main__
+
+`nodes` holds the node classes, `order` the topological sort, `algebra` the constant-folding
+builders (they find the op classes in the registry), `ops` every op, `macros` Linear, `names` the
+language's reserved names, `graph` the engine. The node methods that need a higher layer
+(`compile`, `funcify`, `save`) call entry points this file installs into `treenet.nodes`."""
 
 from .errors import EvaluationError, ParseError, TrainingError, TreenetError
-from .graph import Graph
-from .nodes import (Constant, Input, Leaf, Linear, Macro, NeuralNetNode, Operation, Parameter)
+from . import nodes as _nodes
+from .nodes import Constant, Input, Leaf, Macro, NeuralNetNode, Operation, Parameter
 from .ops import (Abs, Add, Divide, Exp, Log, Max, Min, Multiply, Negate, Output, Power, ReLU,
                   Sigmoid, Sign, Softmax, Step, Subtract, Tanh)
-from .parser import parse
+from .macros import Linear
+from .layers import dense
 from .printer import funcify, latex
+from .graph import Graph
+from .parser import parse
+from .io import load, save
 from .symbolic import to_sympy
 from .derivative import derivative, gradient
 from .gradcheck import GradCheck, gradcheck
 from . import losses, optimizers
-from .io import load, save
-from .layers import dense
 from .train import History, train, train_model
+
+_nodes.install(compile=Graph, funcify=funcify, save=save)
 
 __version__ = "0.1.0"
 

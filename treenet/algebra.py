@@ -1,11 +1,17 @@
 """Node builders that fold constants as they go (0*x -> 0, 1*x -> x, x + 0 -> x, ...), so the
 symbolic derivatives built from the ops' rules stay small and read well. A fold that would give
 a non-finite number (1e200*1e200) is not made: the node is kept as written, so evaluating it
-reports the overflow with the sub-expression, as the engine does, and it prints as it parses."""
+reports the overflow with the sub-expression, as the engine does, and it prints as it parses.
+
+This module sits below `ops`, whose symbolic derivative rules (`dnodes`) are written with these
+builders, so it cannot import the op classes: it finds them by name in the op registry, which
+every op joins when its class is declared (see treenet.nodes.Operation)."""
 
 import math
 
-from .nodes import Constant
+from .nodes import Constant, Operation
+
+_OPS = Operation._registry
 
 
 def const(v):
@@ -22,7 +28,7 @@ def is_const(node, v):
 
 
 def add(*terms):
-    from .ops import Add
+    Add = _OPS["Add"]
     total, rest = 0.0, []
     for t in terms:
         c = value_of(t)
@@ -38,7 +44,7 @@ def add(*terms):
 
 
 def sub(a, b):
-    from .ops import Subtract
+    Subtract = _OPS["Subtract"]
     ca, cb = value_of(a), value_of(b)
     if ca is not None and cb is not None and math.isfinite(ca - cb):
         return const(ca - cb)
@@ -50,7 +56,7 @@ def sub(a, b):
 
 
 def neg(a):
-    from .ops import Negate
+    Negate = _OPS["Negate"]
     c = value_of(a)
     if c is not None:
         return const(-c)
@@ -60,7 +66,7 @@ def neg(a):
 
 
 def mul(*factors):
-    from .ops import Multiply
+    Multiply = _OPS["Multiply"]
     coeff, rest = 1.0, []
     for f in factors:
         c = value_of(f)
@@ -80,7 +86,7 @@ def mul(*factors):
 
 
 def div(a, b):
-    from .ops import Divide
+    Divide = _OPS["Divide"]
     if is_const(b, 1.0):
         return a
     if is_const(a, 0.0):
@@ -89,7 +95,7 @@ def div(a, b):
 
 
 def pow(a, b):
-    from .ops import Power
+    Power = _OPS["Power"]
     if is_const(b, 1.0):
         return a
     if is_const(b, 0.0):

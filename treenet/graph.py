@@ -7,63 +7,19 @@ no recursion, so depth is limited by memory only."""
 
 from collections.abc import Iterable, Mapping
 import difflib
+import itertools
 import math
+import threading
+import weakref
 
 from .errors import DomainError, EvaluationError, TreenetError
-from .nodes import Constant, Input, Leaf, Macro, NeuralNetNode, Parameter
+from .nodes import Input, Leaf, NeuralNetNode, Operation, Parameter, as_float, brief
+from .order import toposort
+from .printer import describe
 
-_EXPANSION_LIMIT = 10_000
-# what an op's rule may raise for a bad value (a TreenetError is a ValueError too, but is let through)
-_MATH_ERRORS = (DomainError, OverflowError, ValueError, ZeroDivisionError)
-
-
-def _expand(node):
-    """The elementary node a (possibly nested) macro stands for."""
-    for _ in range(_EXPANSION_LIMIT):
-        if not isinstance(node, Macro):
-            return node
-        node = node.expanded()
-    raise TreenetError(f"macro {type(node).__name__} keeps expanding into macros")
-
-
-def _as_node(child, parent, k):
-    if isinstance(child, NeuralNetNode):
-        return child
-    if isinstance(child, (int, float)) and not isinstance(child, bool):
-        return Constant(child)
-    raise TreenetError(f"child {k} of {type(parent).__name__} is not a node or a number: "
-                       f"{child!r}")
-
-
-def toposort(root):
-    """(nodes, index) for the graph under `root`: children first, each node once, macros replaced
-    by their expansions in their parents' `children`. Iterative: no recursion limit."""
-    root = _expand(_as_node(root, root, 0))
-    order, index, opened = [], {}, set()
-    stack = [root]
-    while stack:
-        node = stack[-1]
-        key = id(node)
-        if key in index:
-            stack.pop()
-        elif key not in opened:
-            # first visit: push the children; the node is finished when it is on top again
-            opened.add(key)
-            kids = node.children
-            for k, child in enumerate(kids):
-                if not isinstance(child, NeuralNetNode) or isinstance(child, Macro):
-                    child = kids[k] = _expand(_as_node(child, node, k))
-                ckey = id(child)
-                if ckey not in index:
-                    if ckey in opened:  # opened and not finished: an ancestor of this node
-                        raise TreenetError(f"the network has a cycle through "
-                                           f"{type(child).__name__}")
-                    stack.append(child)
-        else:
-            stack.pop()
-            index[key] = len(order)
-            order.append(node)
-    return order, index
+# Every forward and backward stamps its graph from this clock: a node compiled into several graphs
+# reports the one that ran over it last (see Operation.value).
+_clock = itertools.count(1)
 
 
 def _name_leaves(leaves, prefix, taken):
@@ -138,12 +94,25 @@ class Graph:
         self._values = None
         self._adjoints = None
         self._snapshot = None
-        # a node reports the values of the first live graph it belongs to: compiling a sub-network
-        # (a loss reading a hidden layer, say) does not take it away from its network
+        self._ran = 0  # the stamp of this graph's last forward or backward (0: never ran)
+        # one graph's predict or backward never sees another thread's half-written state
+        self._lock = threading.RLock()
+        self._vectors = None
+        # each op node reports the live graph that ran over it last (see Operation.value); the
+        # references are weak, so a dropped graph is not kept alive by its nodes. Dead ones are
+        # swept when a node's list doubles: O(1) per node, even when hundreds of graphs share it
+        # (the derivatives from one `gradient` sweep do)
+        me = weakref.ref(self)
         for i in self.op_indices:
-            slot = self.nodes[i]._slot
-            if slot is None or slot[0].root._graph is not slot[0]:
-                self.nodes[i]._slot = (self, i)
+            node = self.nodes[i]
+            graphs = node._graphs
+            if not graphs:
+                node._graphs = [me]
+                continue
+            graphs.append(me)
+            n = len(graphs)
+            if n >= 8 and n & (n - 1) == 0:
+                graphs[:] = [ref for ref in graphs if ref() is not None]
 
     def __len__(self):
         return len(self.nodes)
@@ -151,24 +120,24 @@ class Graph:
     @property
     def values(self):
         """Every node's value from the last forward pass, in `nodes` order."""
-        self.forward()
-        return self._values
+        with self._lock:
+            self._forward()
+            return self._values
 
     # --- inputs ---------------------------------------------------------------------------------
     def set_inputs(self, values):
-        """Set the inputs from a sequence in `inputs` order, a mapping by name, or one number."""
+        """Set the inputs from a sequence in `inputs` order, a mapping by name, or one number. In a
+        mapping, a sequence under a vector's name (`input v[3]` makes v_0, v_1, v_2) fills its
+        elements in order."""
+        with self._lock:
+            self._set_inputs(values)
+
+    def _set_inputs(self, values):
         inputs = self.inputs
         if isinstance(values, Mapping):
-            # names the network does not read are ignored (a derivative may have lost an input
-            # its network has); a misspelt name still fails, as the input it meant is missing
+            given = self._by_name(values)
             for node in inputs:
-                if node.name not in values:
-                    names = [k for k in values if isinstance(k, str)]
-                    hint = difflib.get_close_matches(node.name, names, n=1)
-                    raise EvaluationError(f"missing value for input {node.name!r}" +
-                                          (f" (given {hint[0]!r}: a misspelling?)" if hint
-                                           else ""))
-                node.value = _number(values[node.name], node.name)
+                node.value = _number(given[node.name], node.name)
             return
         if isinstance(values, (int, float)) and not isinstance(values, bool):
             values = [values]
@@ -183,42 +152,121 @@ class Graph:
         for node, v in zip(inputs, values):
             node.value = _number(v, node.name)
 
+    def _by_name(self, values):
+        """input name -> value from a mapping by name. Names the network does not read are ignored
+        (a derivative may have lost an input its network has); a missing input is an error that
+        names the given keys that are not inputs, with the input each may have meant."""
+        names = {node.name for node in self.inputs}
+        given, unknown = {}, []
+        for key, v in values.items():
+            if key in names:
+                given[key] = v
+            elif key in self._vector_inputs():
+                elements = self._vector_inputs()[key]
+                if isinstance(v, (str, bytes)) or not isinstance(v, Iterable):
+                    raise EvaluationError(f"input {key!r} is a vector of {len(elements)} "
+                                          f"({', '.join(elements)}): give a list of "
+                                          f"{len(elements)} numbers, not {brief(v)}")
+                v = list(v)
+                if len(v) != len(elements):
+                    raise EvaluationError(f"input vector {key!r} has {len(elements)} elements "
+                                          f"({', '.join(elements)}), got {len(v)} values")
+                for name, x in zip(elements, v):
+                    if name in values:
+                        raise EvaluationError(f"input {name!r} is given twice: by its name and "
+                                              f"as an element of {key!r}")
+                    given[name] = x
+            else:
+                unknown.append(key)
+        missing = [node.name for node in self.inputs if node.name not in given]
+        if missing:
+            raise EvaluationError(_missing_message(missing, unknown, self._vector_inputs()))
+        return given
+
+    def _vector_inputs(self):
+        """vector name -> its element inputs' names, for inputs named v_0, v_1, ... (what
+        `input v[n]` declares, and what a saved network keeps)."""
+        if self._vectors is None:
+            names = {node.name for node in self.inputs}
+            vectors = {}
+            for name in names:
+                base, _, k = name.rpartition("_")
+                if base and k == "0" and base not in names:
+                    elements = []
+                    while f"{base}_{len(elements)}" in names:
+                        elements.append(f"{base}_{len(elements)}")
+                    vectors[base] = elements
+            self._vectors = vectors
+        return self._vectors
+
     # --- forward ----------------------------------------------------------------------------------
+    def predict(self, values=()):
+        """Set the inputs and run forward, as one step no other thread's call can split."""
+        with self._lock:
+            self._set_inputs(values)
+            return self._forward()
+
     def forward(self):
         """The output's value; recomputed only when an input, parameter or constant changed."""
+        with self._lock:
+            return self._forward()
+
+    def _forward(self):
+        self._ran = next(_clock)
         snapshot = [leaf.value for leaf in self._leaf_nodes]
         if self._values is not None and snapshot == self._snapshot and (
                 0.0 not in snapshot or _same_zeros(snapshot, self._snapshot)):
             return self._result()
         self._values = self._adjoints = None
+        if not _all_floats(snapshot):
+            snapshot = self._checked(snapshot)
         vals = [None] * len(self.nodes)
         for i, v in zip(self.leaf_indices, snapshot):
             vals[i] = v
         steps = self._steps
         if self.vector_output:
             steps = steps[:-1]
-        for i, compute, kids in steps:
-            xs = [vals[j] for j in kids]
-            try:
-                v = compute(xs)
-            except _MATH_ERRORS as exc:
-                raise self._error(i, _reason(exc, xs)) from None
-            if v - v != 0:  # inf - inf and nan - nan are nan: catches both
-                raise self._error(i, _non_finite(xs))
-            vals[i] = v
-        if self.vector_output:
-            i, compute, kids = self._steps[-1]
-            xs = [vals[j] for j in kids]
-            try:
-                v = compute(xs)
-            except _MATH_ERRORS as exc:
-                raise self._error(i, _reason(exc, xs)) from None
-            if any(x - x != 0 for x in v):
-                raise self._error(i, _non_finite(xs))
-            vals[i] = v
+        i = v = None
+        try:
+            for i, compute, kids in steps:
+                xs = [vals[j] for j in kids]
+                try:
+                    v = compute(xs)
+                except Exception as exc:
+                    raise self._rule_error(i, "compute", exc, xs) from _cause(exc)
+                if v - v != 0:  # inf - inf and nan - nan are nan: catches both
+                    raise self._error(i, _non_finite(xs))
+                vals[i] = v
+            if self.vector_output:
+                i, compute, kids = self._steps[-1]
+                xs = [vals[j] for j in kids]
+                try:
+                    v = compute(xs)
+                except Exception as exc:
+                    raise self._rule_error(i, "compute", exc, xs) from _cause(exc)
+                if any(x - x != 0 for x in v):
+                    raise self._error(i, _non_finite(xs))
+                vals[i] = v
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, TreenetError):
+                raise
+            # only the checks above get here: a rule returned something that is not a number
+            raise self._error(i, f"{type(self.nodes[i]).__name__}.compute returned "
+                                 f"{brief(v)}, not a number") from None
         self._values = vals
         self._snapshot = snapshot
         return self._result()
+
+    def _checked(self, snapshot):
+        """The leaves' values as floats, or an EvaluationError naming the leaf that holds
+        something else (a value set from outside: `p.value = "1"`)."""
+        out = []
+        for leaf, v in zip(self._leaf_nodes, snapshot):
+            try:
+                out.append(as_float(v, _what(leaf)))
+            except TreenetError as exc:
+                raise EvaluationError(str(exc)) from None
+        return out
 
     def _result(self):
         out = self._values[-1]
@@ -227,30 +275,45 @@ class Graph:
     # --- backward ---------------------------------------------------------------------------------
     def backward(self, d=1.0):
         """Accumulate d * d(output)/d(leaf) into each input's and parameter's `.grad`."""
-        self.forward()
+        with self._lock:
+            self._backward(d)
+
+    def _backward(self, d):
+        seed = self._seed(d)
+        self._forward()
         vals, nodes, children, needs = self._values, self.nodes, self.children, self.needs_grad
         last = len(nodes) - 1
         adj = [0.0] * len(nodes)
-        adj[last] = self._seed(d)
-        for i in reversed(self.op_indices):
-            g = adj[i]
-            if not needs[i]:
-                continue
-            if i != last or not self.vector_output:
-                if g == 0.0:
-                    continue  # nothing flows down this branch (a dead relu, say)
-                if g - g != 0:
-                    raise self._error(i, "infinite or NaN derivative")
-            kids = children[i]
-            try:
-                grads = nodes[i].vjp([vals[j] for j in kids], vals[i], g)
-            except (ArithmeticError, ValueError):
-                raise self._error(i, "infinite or NaN derivative") from None
-            for j, gj in zip(kids, grads):
-                if needs[j]:
-                    if gj - gj != 0:
+        adj[last] = seed
+        i = grads = None
+        try:
+            for i in reversed(self.op_indices):
+                g = adj[i]
+                if not needs[i]:
+                    continue
+                if i != last or not self.vector_output:
+                    if g == 0.0:
+                        continue  # nothing flows down this branch (a dead relu, say)
+                    if g - g != 0:
                         raise self._error(i, "infinite or NaN derivative")
-                    adj[j] += gj
+                kids = children[i]
+                xs = [vals[j] for j in kids]
+                try:
+                    grads = nodes[i].vjp(xs, vals[i], g)
+                except Exception as exc:
+                    raise self._rule_error(i, _derivative_rule(nodes[i]), exc, xs) \
+                        from _cause(exc)
+                for j, gj in zip(kids, grads):
+                    if needs[j]:
+                        if gj - gj != 0:
+                            raise self._error(i, "infinite or NaN derivative")
+                        adj[j] += gj
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, TreenetError):
+                raise
+            # only the checks above get here: a rule returned something that is not numbers
+            raise self._error(i, f"{type(nodes[i]).__name__}.{_derivative_rule(nodes[i])} "
+                                 f"returned {brief(grads)}, not a list of numbers") from None
         for i in self.leaf_indices:
             if needs[i]:
                 g = adj[i]
@@ -266,33 +329,106 @@ class Graph:
             if isinstance(d, bool) or not isinstance(d, (int, float)):
                 try:
                     d = float(d)  # a numpy scalar, say
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     raise TreenetError(f"backward of a scalar output takes one number, "
-                                       f"got {d!r}") from None
-            return float(d)
+                                       f"got {brief(d)}") from None
+            return _finite_seed(d)
         width = len(self.output.children)
         if isinstance(d, (int, float)):
             raise TreenetError(f"backward of a vector output takes a list of {width} "
                                "upstream derivatives")
         try:
-            d = [float(x) for x in d]
+            d = [x if isinstance(x, int) and not isinstance(x, bool) else float(x) for x in d]
         except (TypeError, ValueError):
             raise TreenetError(f"backward of a vector output takes a list of {width} numbers, "
-                               f"got {d!r}") from None
+                               f"got {brief(d)}") from None
         if len(d) != width:
             raise TreenetError(f"backward of a vector output of {width} takes {width} upstream "
                                f"derivatives, got {len(d)}")
-        return d
+        return [_finite_seed(x) for x in d]
 
     def zero_grad(self):
-        for i in self.leaf_indices:
-            self.nodes[i].grad = 0.0
-        self._adjoints = None
+        with self._lock:
+            for i in self.leaf_indices:
+                self.nodes[i].grad = 0.0
+            self._adjoints = None
 
     # --- errors ---------------------------------------------------------------------------------
     def _error(self, i, reason):
-        from .printer import describe
         return EvaluationError(reason, describe(self.nodes[i]))
+
+    def _rule_error(self, i, rule, exc, xs):
+        """The EvaluationError for an exception from node i's `rule` ("compute", "vjp" or
+        "partials"): an op's own TreenetError keeps its message, an arithmetic error says which,
+        anything else says it came from that op's rule (the original is the __cause__)."""
+        op = type(self.nodes[i]).__name__
+        where = "" if rule == "compute" else " in the derivative"
+        if isinstance(exc, TreenetError):
+            reason = str(exc)
+        elif isinstance(exc, DomainError):
+            reason = f"{exc}{where}"
+        elif isinstance(exc, OverflowError):
+            reason = f"overflow{where}"
+        elif isinstance(exc, ZeroDivisionError):
+            reason = f"division by zero{where}"
+        elif isinstance(exc, (ValueError, ArithmeticError)):
+            reason = f"math domain error{where} for arguments {brief(xs, 200)} ({exc})"
+        else:
+            reason = f"{op}.{rule} raised {type(exc).__name__}: {exc}"
+        return self._error(i, reason)
+
+
+def _cause(exc):
+    """What an engine error keeps as __cause__: nothing for the arithmetic errors it explains
+    itself, the original exception for anything else."""
+    if isinstance(exc, ArithmeticError) or (isinstance(exc, ValueError)
+                                             and not isinstance(exc, TreenetError)):
+        return None
+    return exc
+
+
+_DEFAULT_VJP = Operation.vjp
+
+
+def _derivative_rule(node):
+    """The rule backward calls: the op's own vjp, or the default one built on its partials."""
+    from_partials = type(node).vjp is _DEFAULT_VJP
+    return "partials" if from_partials else "vjp"
+
+
+def _all_floats(values):
+    # one pass in C, stopping at the first other type: the common case costs no Python loop
+    return _FLOAT.issuperset(map(type, values))
+
+
+_FLOAT = frozenset([float])
+
+
+def _what(leaf):
+    """How an error names a leaf: "input 'x'", "parameter 'p0'", "constant"."""
+    kind = ("input" if isinstance(leaf, Input) else "parameter" if isinstance(leaf, Parameter)
+            else type(leaf).__name__.lower())
+    return f"{kind} {leaf.name!r}" if leaf.name is not None else kind
+
+
+def _missing_message(missing, unknown, vectors):
+    """`missing value for input 'y'; 'Y' is not an input: did you mean 'y'?`"""
+    shown = ", ".join(repr(m) for m in missing[:10]) + (", ..." if len(missing) > 10 else "")
+    text = (f"missing value for input {shown}" if len(missing) == 1
+            else f"missing values for inputs {shown}")
+    wanted = missing + [v for v, elements in vectors.items() if set(elements) & set(missing)]
+    lowered = {w.lower(): w for w in wanted}
+    notes = []
+    for key in unknown:
+        if not isinstance(key, str):
+            notes.append(f"{brief(key)} is not an input name")
+            continue
+        hint = difflib.get_close_matches(key.lower(), list(lowered), n=1)
+        notes.append(f"{key!r} is not an input" +
+                     (f": did you mean {lowered[hint[0]]!r}?" if hint else ""))
+    if notes:
+        text += "; " + "; ".join(notes[:5])
+    return text
 
 
 def _same_zeros(a, b):
@@ -301,29 +437,33 @@ def _same_zeros(a, b):
 
 
 def _number(v, name):
-    if isinstance(v, bool):
-        raise EvaluationError(f"input {name!r}: expected a number, got {v!r}")
+    if type(v) is float and v - v == 0:  # the common case, a finite float: no more checks
+        return v
     try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise EvaluationError(f"input {name!r}: expected a number, got {v!r}") from None
+        x = as_float(v, f"input {name!r}")
+    except TreenetError as exc:
+        raise EvaluationError(str(exc)) from None
     if not math.isfinite(x):
         raise EvaluationError(f"input {name!r} is {x!r}: inputs must be finite numbers")
     return x
 
 
-def _reason(exc, xs):
-    if isinstance(exc, DomainError):
-        return str(exc)
-    if isinstance(exc, OverflowError):
-        return "overflow"
-    if isinstance(exc, ZeroDivisionError):
-        return "division by zero"
-    return f"math domain error for arguments {xs!r}"
+def _finite_seed(d):
+    try:
+        d = float(d)
+    except OverflowError:
+        raise TreenetError(f"backward's upstream derivative {brief(d)} is too large for a "
+                           "float") from None
+    if not math.isfinite(d):
+        raise TreenetError(f"backward takes finite upstream derivatives, got {d!r}")
+    return d
 
 
 def _non_finite(xs):
     flat = [x for x in xs if isinstance(x, float)]
     if all(math.isfinite(x) for x in flat):
         return "overflow (the result is not a finite number)"
-    return f"non-finite argument {xs!r}"
+    return f"non-finite argument {brief(xs, 200)}"
+
+
+__all__ = ["Graph", "toposort"]

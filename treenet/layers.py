@@ -1,16 +1,20 @@
 """Layers for networks built in Python, the twins of the language's `dense(n, ...)`."""
 
 from collections.abc import Iterable
+import contextlib
+import random
 
 from .errors import TreenetError
-from .nodes import Linear, NeuralNetNode, using_rng
+from .macros import Linear
+from .nodes import NeuralNetNode, using_rng
 
 
 def dense(n, inputs, rng=None):
     """n Linear units over the same inputs (a list of nodes): unit k is
     w_k0*inputs[0] + w_k1*inputs[1] + ... + b_k. Parameters are created unit by unit, each
-    unit's weights in input order and then its bias, as `dense` in the language does; `rng` (a
-    random.Random) draws their initial values."""
+    unit's weights in input order and then its bias, as `dense` in the language does. `rng`
+    draws their initial values: a random.Random, or an int seed (random.Random(seed)); None
+    draws from the current source (parse's seed inside a parse, else the random module)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise TreenetError(f"dense takes a positive number of units, got {n!r}")
     if isinstance(inputs, NeuralNetNode) or not isinstance(inputs, Iterable):
@@ -29,8 +33,12 @@ def dense(n, inputs, rng=None):
 
 def _maybe_rng(rng):
     if rng is None:
-        import contextlib
         return contextlib.nullcontext()
+    if isinstance(rng, int) and not isinstance(rng, bool):
+        rng = random.Random(rng)
+    elif not isinstance(rng, random.Random):
+        raise TreenetError(f"dense's rng must be a random.Random or an int seed, got "
+                           f"{rng!r} ({type(rng).__name__})")
     return using_rng(rng)
 
 

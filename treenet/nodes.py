@@ -1,9 +1,16 @@
 """The node classes a network is built from: leaves (Input, Parameter, Constant), the Operation
-base that every op in `ops` extends, and Macro, a node that stands for a subtree of other nodes."""
+base that every op in `ops` extends, and Macro, a node that stands for a subtree of other nodes
+(the macros themselves, such as Linear, live in `treenet.macros`).
+
+This module sits below the engine, the printer and io (see the layering in treenet/__init__.py),
+so the methods that need them (`compile`, `funcify`, `save`) call entry points that
+treenet/__init__.py installs into `_ENTRY_POINTS` when the package is imported (dependency
+inversion: the higher layers are wired in from above, never imported from here)."""
 
 import contextlib
 import contextvars
 import itertools
+from numbers import Real
 import random
 
 from .errors import MissingRuleError, TreenetError
@@ -15,6 +22,43 @@ _serial = itertools.count()
 # The random source for new parameters: `parse(text, seed=...)` installs its own for the duration
 # of the parse, so macros written in Python (which just call Parameter()) are reproducible too.
 _rng = contextvars.ContextVar("treenet_rng", default=random)
+
+
+# name -> callable, installed by treenet/__init__.py: "compile" (root -> Graph), "funcify"
+# (root, params -> text), "save" (root, path)
+_ENTRY_POINTS = {}
+
+
+def install(**entry_points):
+    """Install the higher layers' entry points that node methods call (see the module docstring)."""
+    _ENTRY_POINTS.update(entry_points)
+
+
+def _entry(name):
+    try:
+        return _ENTRY_POINTS[name]
+    except KeyError:
+        raise TreenetError(f"treenet's {name} is not installed: import treenet, not only "
+                           "treenet.nodes") from None
+
+
+def brief(v, limit=40):
+    """repr(v) cut to `limit` characters (a 400-digit int should not fill an error message)."""
+    text = repr(v)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def as_float(v, what):
+    """v as a float, or a TreenetError naming `what` (e.g. "parameter 'w'") if v is not a real
+    number (bool and str included) or is too large for a float."""
+    if isinstance(v, float):
+        return v
+    if isinstance(v, bool) or not isinstance(v, Real):
+        raise TreenetError(f"{what}: expected a number, got {brief(v)} ({type(v).__name__})")
+    try:
+        return float(v)
+    except OverflowError:
+        raise TreenetError(f"{what} is {brief(v)}: too large for a float") from None
 
 
 @contextlib.contextmanager
@@ -48,8 +92,7 @@ class NeuralNetNode:
     # --- the compiled view --------------------------------------------------------------------
     def compile(self):
         """Expand macros, name the inputs and parameters, fix a topological order; returns self."""
-        from .graph import Graph
-        self._graph = Graph(self)
+        self._graph = _entry("compile")(self)
         return self
 
     @property
@@ -71,9 +114,7 @@ class NeuralNetNode:
 
     def predict(self, values=()):
         """The output for these input values (a sequence in `.inputs` order, or a name -> value map)."""
-        graph = self.graph
-        graph.set_inputs(values)
-        return graph.forward()
+        return self.graph.predict(values)
 
     def forward(self):
         """The output for the inputs' current values (cached until an input or parameter changes)."""
@@ -93,13 +134,11 @@ class NeuralNetNode:
     def funcify(self, params="value"):
         """The network as a formula; parameters shown by value ("value"), by name ("name"), or as
         `p(value)` bindings ("p", the form `save` writes)."""
-        from .printer import funcify
-        return funcify(self, params=params)
+        return _entry("funcify")(self, params=params)
 
     def save(self, path):
         """Write the network as a treenet program that loads back bit-identically."""
-        from .io import save
-        save(self, path)
+        _entry("save")(self, path)
 
     # --- hooks --------------------------------------------------------------------------------
     def on_backward(self, derivative):
@@ -161,7 +200,8 @@ class Parameter(Leaf):
     def __init__(self, value=None, name=None, learning_rate=0.01):
         if value is None:
             value = _rng.get().uniform(-1.0, 1.0)
-        super().__init__(float(value), name)
+        value = as_float(value, "Parameter value" if name is None else f"parameter {name!r}")
+        super().__init__(value, name)
         self.learning_rate = learning_rate
 
 
@@ -169,7 +209,7 @@ class Constant(Leaf):
     """A fixed number."""
 
     def __init__(self, value, name=None):
-        super().__init__(float(value), name)
+        super().__init__(as_float(value, "Constant value"), name)
 
 
 class Operation(NeuralNetNode):
@@ -217,30 +257,41 @@ class Operation(NeuralNetNode):
         if "call" in cls.__dict__ or "symbol" in cls.__dict__:
             _register(cls)
 
-    # An op's value and gradient live in the arrays of its network's graph (slot = (graph,
-    # index): the first live graph compiled with it), so the engine's loops write no attributes;
-    # these properties read them.
-    _slot = None
+    # An op's value and gradient live in the arrays of the graphs compiled with it, so the engine's
+    # loops write no attributes. `_graphs` holds a weak reference to each graph compiled with the
+    # node; the node reports the live one that ran last (every forward and backward stamps its
+    # graph: O(1) per run, nothing per node), so whatever ran last, the nodes report that
+    # network's values and gradients.
+    _graphs = ()
 
     def __init__(self, children=None, name=None):
         super().__init__(children, name)
         self._check_arity(len(self.children))
 
+    def _last_run(self):
+        """The live graph that ran over this node last (None if none is alive)."""
+        best = None
+        for ref in self._graphs:
+            graph = ref()
+            if graph is not None and (best is None or graph._ran >= best._ran):
+                best = graph
+        return best
+
     @property
     def value(self):
-        """This node's value from the last forward pass (None before one)."""
-        if self._slot is None:
+        """This node's value in the live graph that ran over it last (None before a forward)."""
+        graph = self._last_run()
+        if graph is None or graph._values is None:
             return None
-        graph, i = self._slot
-        return None if graph._values is None else graph._values[i]
+        return graph._values[graph.index[id(self)]]
 
     @property
     def grad(self):
-        """d(output)/d(this node) from the last backward pass (0.0 before one)."""
-        if self._slot is None:
+        """d(that graph's output)/d(this node) from its last backward (0.0 before one)."""
+        graph = self._last_run()
+        if graph is None or graph._adjoints is None:
             return 0.0
-        graph, i = self._slot
-        return 0.0 if graph._adjoints is None else graph._adjoints[i]
+        return graph._adjoints[graph.index[id(self)]]
 
     @classmethod
     def _check_arity(cls, n):
@@ -354,15 +405,9 @@ class Macro(Operation):
         return self._expansion
 
 
-class Linear(Macro):
-    """linear(a, b, ...) = w0*a + w1*b + ... + bias, with fresh parameters (weights first, in
-    argument order, then the bias). Vector arguments give one weight per element."""
-
-    call = "linear"
-    arity = (1, None)
-    formula = "linear(a, b, ...) = p*a + p*b + ... + p"
-
-    def expand(self):
-        from .ops import Add, Multiply
-        terms = [Multiply([Parameter(), child]) for child in self.children]
-        return Add(terms + [Parameter()])
+def __getattr__(name):
+    """`treenet.nodes.Linear` (and `treenet.ops.Linear`) for code written before Linear moved up to
+    treenet.macros: found in the op registry, which the class joined when macros was imported."""
+    if name == "Linear" and "Linear" in Operation._registry:
+        return Operation._registry["Linear"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

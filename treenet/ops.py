@@ -8,7 +8,8 @@ max/min send the whole gradient to the first argument that attains the extreme."
 import math
 
 from .errors import DomainError
-from .nodes import Constant, Linear, Macro, Operation
+from .nodes import Constant, Macro, Operation
+from .nodes import __getattr__  # noqa: F401  (ops.Linear: Linear now lives in treenet.macros)
 
 # Printing precedences (see treenet.printer): higher binds tighter.
 SUM, PRODUCT, UNARY, POWER, ATOM = 10, 20, 30, 40, 100

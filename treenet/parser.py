@@ -20,6 +20,8 @@ from lark.visitors import Transformer
 
 from .errors import ParseError, TreenetError
 from .lalr import FastLALR, SyntaxFallback
+from .macros import Linear
+from .names import KEYWORDS, VECTOR_CALLS, reserved_names
 from .nodes import Constant, Input, Macro, NeuralNetNode, Parameter, using_rng
 from .ops import REGISTRY, Output, calls
 
@@ -27,17 +29,10 @@ from .ops import REGISTRY, Output, calls
 # at each level of nesting, so the text alone does not bound the size.
 MAX_NODES = 1_000_000
 MAX_MACRO_DEPTH = 60
-KEYWORDS = {"p", "def", "input"}
-VECTOR_CALLS = {"dense"}
 # how many names an "unknown function" message lists before "... and N more"
 MAX_LISTED = 8
 # other spellings of an operator symbol: the registry holds one symbol per op
 _SPELLINGS = {"**": "^"}
-
-
-def reserved_names():
-    """Every name a binding may not take: the keywords and the built-in functions."""
-    return KEYWORDS | VECTOR_CALLS | set(calls())
 
 
 _MISSING = object()
@@ -370,7 +365,6 @@ class _Build(Transformer):
         units = int(args[0].value)
         inputs = [self._scalar(a, tok) for a in _flatten(args[1:])]
         self.state.spend(units * (3 * len(inputs) + 2), tok, "this dense layer")
-        from .nodes import Linear
         return _Vector([Linear(list(inputs)).expanded() for _ in range(units)], tok)
 
     def _expand(self, macro, args, tok):

@@ -16,10 +16,10 @@ import math
 import re
 
 from .errors import TreenetError
-from .graph import toposort
+from .names import reserved_names
 from .nodes import Constant, Input, Leaf, Parameter
 from .ops import ATOM, PRODUCT, REGISTRY, SUM, UNARY
-from .parser import reserved_names
+from .order import toposort
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\Z")
 PARAMS = ("value", "name", "p")

@@ -27,6 +27,14 @@ class Add(Operation):
     symbol, notation, precedence, arity = "+", "infix", SUM, (1, None)
     formula = "a + b + ...; d/da = 1"
 
+    # code templates (see treenet.templates); a long chain of + nests too deep to compile
+    code_value = lambda n: "{a: + }" if n <= 32 else "total({a:, })"  # noqa: E731
+    code_vjp = "{g}"
+    code_helpers = {"total": ('def total(*xs):\n'
+                              '    """x0 + x1 + ... from the left, as the engine adds."""\n'
+                              '    return sum(xs[1:], xs[0])\n')}
+    code_passes_non_finite = True
+
     def compute(self, xs):
         return sum(xs[1:], xs[0])  # sum(xs) starts from int 0, and 0 + -0.0 loses the sign
 
@@ -48,6 +56,10 @@ class Subtract(Operation):
     symbol, notation, precedence, arity = "-", "infix", SUM, 2
     formula = "a - b; d/da = 1, d/db = -1"
 
+    code_value = "{0} - {1}"
+    code_vjp = ("{g}", "-{g}")
+    code_passes_non_finite = True
+
     def compute(self, xs):
         return xs[0] - xs[1]
 
@@ -68,6 +80,32 @@ class Multiply(Operation):
     """a * b * ...  (d/da = product of the others)"""
     symbol, notation, precedence, arity = "*", "infix", PRODUCT, (1, None)
     formula = "a * b * ...; d/da = b * ..."
+
+    # two factors inline; more through helpers that multiply in the engine's order (a product
+    # chain nests too deep to compile, and the prefix and suffix products keep the shares exact)
+    code_value = lambda n: "{a: * }" if n <= 32 else "product({a:, })"  # noqa: E731
+    code_vjp = lambda n: ("{g} * {1}", "{g} * {0}") if n == 2 else None  # noqa: E731
+    code_vjp_all = "product_vjp({g}, {a:, })"
+    code_helpers = {
+        "product": ('def product(*xs):\n'
+                    '    """x0 * x1 * ... from the left."""\n'
+                    '    out = xs[0]\n'
+                    '    for x in xs[1:]:\n'
+                    '        out = out * x\n'
+                    '    return out\n'),
+        "product_vjp": ('def product_vjp(g, *xs):\n'
+                        '    """g times the product of the other factors, for each factor."""\n'
+                        '    n = len(xs)\n'
+                        '    left = [1.0] * n\n'
+                        '    for i in range(1, n):\n'
+                        '        left[i] = left[i - 1] * xs[i - 1]\n'
+                        '    shares = [0.0] * n\n'
+                        '    right = 1.0\n'
+                        '    for i in range(n - 1, -1, -1):\n'
+                        '        shares[i] = g * (left[i] * right)\n'
+                        '        right = right * xs[i]\n'
+                        '    return shares\n')}
+    code_passes_non_finite = True
 
     def compute(self, xs):
         return math.prod(xs)
@@ -99,6 +137,9 @@ class Divide(Operation):
     symbol, notation, precedence, arity = "/", "infix", PRODUCT, 2
     formula = "a / b; d/da = 1/b, d/db = -a/b^2"
 
+    code_value = "{0} / {1}"  # python raises ZeroDivisionError, numpy gives inf or nan
+    code_vjp = ("{g} * (1.0 / {1})", "{g} * (-{out} / {1})")
+
     def compute(self, xs):
         if xs[1] == 0:
             raise DomainError("division by zero")
@@ -118,6 +159,10 @@ class Negate(Operation):
     """-a  (d/da = -1)"""
     symbol, notation, precedence, arity = "-", "prefix", UNARY, 1
     formula = "-a; d/da = -1"
+
+    code_value = "-{0}"
+    code_vjp = "-{g}"
+    code_passes_non_finite = True
 
     def compute(self, xs):
         return -xs[0]
@@ -139,6 +184,13 @@ class Power(Operation):
     """a ^ b  (d/da = b*a^(b-1), d/db = a^b*log(a), which needs a > 0)"""
     symbol, notation, precedence, arity = "^", "infix", POWER, 2
     formula = "a ^ b; d/da = b*a^(b-1), d/db = a^b*log(a) (a > 0)"
+
+    code_value = {"python": "math.pow({0}, {1})", "array": "{xp}.power({0}, {1})"}
+    code_vjp = {
+        "python": ("{g} * ({1} * math.pow({0}, {1} - 1.0) if {1} != 0 else 0.0)",
+                   "{g} * ({out} * math.log({0}) if {0} > 0 else math.nan)"),
+        "array": ("{g} * {xp}.where({1} != 0, {1} * {xp}.power({0}, {1} - 1.0), 0.0)",
+                  "{g} * {xp}.where({0} > 0, {out} * {xp}.log({0}), {xp}.nan)")}
 
     def compute(self, xs):
         a, b = xs
@@ -178,6 +230,9 @@ class ReLU(Operation):
     call, notation = "relu", "call"
     formula = "relu(x) = max(0, x); relu'(x) = step(x), relu'(0) = 0"
 
+    code_value = {"python": "{0} if {0} > 0 else 0.0", "array": "{xp}.where({0} > 0, {0}, 0.0)"}
+    code_vjp = "{g} * ({0} > 0)"  # a bool is 1 or 0: relu'(0) = 0
+
     def compute(self, xs):
         return xs[0] if xs[0] > 0 else 0.0
 
@@ -197,6 +252,20 @@ class Sigmoid(Operation):
     call, notation = "sigmoid", "call"
     latex = r"\sigma\left({args}\right)"
     formula = "sigmoid(x) = 1/(1 + exp(-x)); sigmoid' = sigmoid*(1 - sigmoid)"
+
+    code_value = "sigmoid({0})"
+    code_vjp = "{g} * ({out} * (1.0 - {out}))"
+    code_helpers = {"sigmoid": {
+        "python": ('def sigmoid(x):\n'
+                   '    """1/(1 + e^-x), from exp of a non-positive number only (no overflow)."""\n'
+                   '    if x >= 0:\n'
+                   '        return 1.0 / (1.0 + math.exp(-x))\n'
+                   '    e = math.exp(x)\n'
+                   '    return e / (1.0 + e)\n'),
+        "array": ('def sigmoid(x):\n'
+                  '    """1/(1 + e^-x), from exp of a non-positive number only (no overflow)."""\n'
+                  '    e = {xp}.exp(-{xp}.abs(x))\n'
+                  '    return {xp}.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n')}}
 
     def compute(self, xs):
         x = xs[0]
@@ -222,6 +291,9 @@ class Tanh(Operation):
     latex = r"\tanh\left({args}\right)"
     formula = "tanh(x); tanh' = 1 - tanh^2"
 
+    code_value = "{xp}.tanh({0})"
+    code_vjp = "{g} * (1.0 - {out} * {out})"
+
     def compute(self, xs):
         return math.tanh(xs[0])
 
@@ -241,6 +313,9 @@ class Exp(Operation):
     latex = r"\exp\left({args}\right)"  # not e^{...}: arguments are long
     formula = "exp(x); exp' = exp"
 
+    code_value = "{xp}.exp({0})"  # python raises OverflowError, numpy gives inf
+    code_vjp = "{g} * {out}"
+
     def compute(self, xs):
         return math.exp(xs[0])
 
@@ -259,6 +334,10 @@ class Log(Operation):
     call, notation = "log", "call"
     latex = r"\ln\left({args}\right)"
     formula = "log(x), x > 0; log'(x) = 1/x"
+
+    code_value = "{xp}.log({0})"  # python raises ValueError at x <= 0, numpy gives -inf or nan
+    code_vjp = "{g} * (1.0 / {0})"
+    code_passes_non_finite = True
 
     def compute(self, xs):
         if xs[0] <= 0:
@@ -280,6 +359,11 @@ class Abs(Operation):
     call, notation = "abs", "call"
     latex = r"\left|{args}\right|"
     formula = "abs(x); abs'(x) = sign(x), abs'(0) = 0"
+
+    code_value = {"python": "abs({0})", "array": "{xp}.abs({0})"}
+    code_vjp = {"python": "{g} * (1.0 if {0} > 0 else -1.0 if {0} < 0 else 0.0)",
+                "array": "{g} * {xp}.sign({0})"}
+    code_passes_non_finite = True
 
     def compute(self, xs):
         return abs(xs[0])
@@ -304,6 +388,9 @@ class Step(Operation):
     formula = "step(x) = 1 if x > 0 else 0; step' = 0"
     piecewise_constant = True
 
+    code_value = {"python": "1.0 if {0} > 0 else 0.0", "array": "{xp}.where({0} > 0, 1.0, 0.0)"}
+    code_vjp = "{g} * 0.0"  # kept, not dropped: a nan upstream must still reach the leaves
+
     def compute(self, xs):
         return 1.0 if xs[0] > 0 else 0.0
 
@@ -324,6 +411,10 @@ class Sign(Operation):
     formula = "sign(x) in {-1, 0, 1}; sign' = 0"
     piecewise_constant = True
 
+    code_value = {"python": "1.0 if {0} > 0 else -1.0 if {0} < 0 else 0.0",
+                  "array": "{xp}.sign({0})"}
+    code_vjp = "{g} * 0.0"
+
     def compute(self, xs):
         x = xs[0]
         return 1.0 if x > 0 else -1.0 if x < 0 else 0.0
@@ -343,6 +434,26 @@ class Sign(Operation):
 class _Extreme(Operation):
     """Shared rules of max and min: the gradient goes to the first argument attaining the value."""
     notation, arity = "call", (2, None)
+
+    # two arguments inline (the second gets g only if the first does not attain the extreme);
+    # more through a helper
+    code_vjp = lambda n: ("{g} * ({0} == {out})",  # noqa: E731
+                          "{g} * ({1} == {out}) * ({0} != {out})") if n == 2 else None
+    code_vjp_all = "first_share({g}, {out}, {a:, })"
+    code_helpers = {"first_share": {
+        "python": ('def first_share(g, out, *xs):\n'
+                   '    """g for the first argument equal to out (the extreme), 0 for the rest."""\n'
+                   '    k = xs.index(out)\n'
+                   '    return [g if i == k else 0.0 * g for i in range(len(xs))]\n'),
+        "array": ('def first_share(g, out, *xs):\n'
+                  '    """g for the first argument equal to out (the extreme), 0 for the rest."""\n'
+                  '    taken = out != out\n'
+                  '    shares = []\n'
+                  '    for x in xs:\n'
+                  '        first = (x == out) & ~taken\n'
+                  '        shares.append(g * first)\n'
+                  '        taken = taken | first\n'
+                  '    return shares\n')}}
 
     def partials(self, xs, out):
         grads = [0.0] * len(xs)
@@ -384,6 +495,16 @@ class Max(_Extreme):
     latex = r"\max\left({args}\right)"
     formula = "max(a, b, ...); the gradient goes to the first argument that attains it"
 
+    code_value = {"python": "max({a:, })",
+                  "array": lambda n: "{xp}.maximum({0}, {1})" if n == 2 else "maximum({a:, })"}
+    code_helpers = dict(_Extreme.code_helpers, maximum=(
+        'def maximum(*xs):\n'
+        '    """The element-wise maximum of the arguments."""\n'
+        '    out = xs[0]\n'
+        '    for x in xs[1:]:\n'
+        '        out = {xp}.maximum(out, x)\n'
+        '    return out\n'))
+
     def compute(self, xs):
         return max(xs)
 
@@ -399,6 +520,16 @@ class Min(_Extreme):
     call = "min"
     latex = r"\min\left({args}\right)"
     formula = "min(a, b, ...); the gradient goes to the first argument that attains it"
+
+    code_value = {"python": "min({a:, })",
+                  "array": lambda n: "{xp}.minimum({0}, {1})" if n == 2 else "minimum({a:, })"}
+    code_helpers = dict(_Extreme.code_helpers, minimum=(
+        'def minimum(*xs):\n'
+        '    """The element-wise minimum of the arguments."""\n'
+        '    out = xs[0]\n'
+        '    for x in xs[1:]:\n'
+        '        out = {xp}.minimum(out, x)\n'
+        '    return out\n'))
 
     def compute(self, xs):
         return min(xs)
@@ -417,6 +548,11 @@ class Output(Operation):
     notation, arity, vector_valued = "vector", (1, None), True
     formula = "[a, b, ...]"
 
+    # the value is a list (python) or an array of shape (n, k) (array); g is its upstream list
+    code_value = {"python": "[{a:, }]",
+                  "array": "{xp}.stack({xp}.broadcast_arrays({a:, }), axis=-1)"}
+    code_vjp = {"python": "{g}[{i}]", "array": "{g}[..., {i}]"}
+
     def compute(self, xs):
         return list(xs)
 
@@ -434,6 +570,41 @@ class Softmax(Output):
     """softmax(a, b, ...)_i = e^a_i / sum_j e^a_j, computed stably (shifted by the max)."""
     call, notation = "softmax", "call"
     formula = "softmax(a, b, ...)_i = exp(a_i) / sum_j exp(a_j)"
+
+    code_value = "softmax({a:, })"
+    code_vjp = None
+    code_vjp_all = "softmax_vjp({g}, {out})"
+    code_helpers = {
+        "softmax": {
+            "python": ('def softmax(*xs):\n'
+                       '    """e^x_i / sum_j e^x_j, shifted by the max so nothing overflows."""\n'
+                       '    m = max(xs)\n'
+                       '    es = [math.exp(x - m) for x in xs]\n'
+                       '    total = sum(es)\n'
+                       '    return [e / total for e in es]\n'),
+            "array": ('def softmax(*xs):\n'
+                      '    """e^x_i / sum_j e^x_j, shifted by the max so nothing overflows."""\n'
+                      '    xs = {xp}.broadcast_arrays(*xs)\n'
+                      '    m = xs[0]\n'
+                      '    for x in xs[1:]:\n'
+                      '        m = {xp}.maximum(m, x)\n'
+                      '    es = [{xp}.exp(x - m) for x in xs]\n'
+                      '    total = es[0]\n'
+                      '    for e in es[1:]:\n'
+                      '        total = total + e\n'
+                      '    return {xp}.stack([e / total for e in es], axis=-1)\n')},
+        "softmax_vjp": {
+            "python": ('def softmax_vjp(g, y):\n'
+                       '    """y_i * (g_i - sum_j g_j y_j) for each i."""\n'
+                       '    dot = sum(gi * yi for gi, yi in zip(g, y))\n'
+                       '    return [yi * (gi - dot) for gi, yi in zip(g, y)]\n'),
+            "array": ('def softmax_vjp(g, y):\n'
+                      '    """y_i * (g_i - sum_j g_j y_j) for each i (rows are samples)."""\n'
+                      '    k = y.shape[-1]\n'
+                      '    dot = g[..., 0] * y[..., 0]\n'
+                      '    for j in range(1, k):\n'
+                      '        dot = dot + g[..., j] * y[..., j]\n'
+                      '    return [y[..., j] * (g[..., j] - dot) for j in range(k)]\n')}}
 
     def compute(self, xs):
         m = max(xs)

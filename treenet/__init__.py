@@ -15,6 +15,7 @@ from . import losses, optimizers
 from .io import load, save
 from .layers import dense
 from .train import History, train, train_model
+from .codegen import codegen
 
 __version__ = "0.1.0"
 
@@ -26,4 +27,5 @@ __all__ = [
     "TreenetError", "ParseError", "EvaluationError", "TrainingError",
     "train", "train_model", "History", "losses", "optimizers", "load", "save", "dense",
     "to_sympy", "derivative", "gradient", "gradcheck", "GradCheck",
+    "codegen",
 ]

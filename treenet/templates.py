@@ -30,8 +30,6 @@ floating-point operations in the same order), so generated code and the engine a
 in the python target. An op without `code_value` cannot be generated: `codegen` says so, and
 `codegen.compiled` runs the interpreted engine for its network instead."""
 
-import string
-
 TARGETS = ("python", "array")
 
 
@@ -44,21 +42,20 @@ def resolve(template, target, n):
     return template
 
 
-class _Formatter(string.Formatter):
-    """str.format, where a list field with a format spec joins its items with the spec."""
+class _Joined:
+    """The arguments as one format field: `{a:SEP}` joins them with SEP."""
+    __slots__ = ("items",)
 
-    def format_field(self, value, spec):
-        if isinstance(value, list):
-            return (spec or ", ").join(value)
-        return super().format_field(value, spec)
+    def __init__(self, items):
+        self.items = items
 
-
-_FORMATTER = _Formatter()
+    def __format__(self, spec):
+        return (spec or ", ").join(self.items)
 
 
 def fill(template, args, **fields):
     """The template with {0}, {1}, ... and {a:SEP} set to the argument expressions `args`."""
-    return _FORMATTER.vformat(template, args, dict(fields, a=list(args)))
+    return template.format(*args, a=_Joined(args), **fields)
 
 
 __all__ = ["resolve", "fill", "TARGETS"]

@@ -220,7 +220,7 @@ def _check_numpy(c, net, points, ds, where, rel):
 
 
 def test_numpy_target_computes_the_engines_numbers_on_random_programs():
-    for seed, source, net, points, ds in _nets(150, offset=1000):
+    for seed, source, net, points, ds in _nets(100, offset=1000):
         _check_numpy(exact_numpy(net), net, points, ds, f"seed {seed}:\n{source}", rel=0.0)
 
 
@@ -231,11 +231,11 @@ def test_numpy_target_with_numpys_own_functions_agrees_with_the_engine():
     for seed, source, net, points, ds in _nets(150, offset=1000):
         c = compiled(net, "numpy")
         assert c.source is not None
-        _check_numpy(c, net, points, ds, f"seed {seed}:\n{source}", rel=1e-6)
         try:
             _check_numpy(c, net, points, ds, "", rel=1e-12)
         except AssertionError:
             far += 1
+            _check_numpy(c, net, points, ds, f"seed {seed}:\n{source}", rel=1e-6)
     assert far <= 5
 
 
@@ -252,7 +252,7 @@ def test_chunked_code_agrees_with_the_engine(monkeypatch):
             c = Compiled(net, net.graph, target)
             for point, d in zip(points, ds):
                 assert c.value_and_grad(point, d=d) == engine(net, point, d), source
-    assert chunked >= 60
+    assert chunked >= 50
 
 
 KINKS = [  # (program, point, d(output)/d each input): the conventions, written out

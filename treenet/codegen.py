@@ -174,7 +174,7 @@ class _Generator:
         self.templates, self.helpers = {}, {}
         slot = {id(n): f"x{k}" for k, n in enumerate(graph.inputs)}
         slot.update({id(n): f"p{k}" for k, n in enumerate(graph.parameters)})
-        problems = set()
+        problems, known = set(), {}
         for i, (node, kids) in enumerate(zip(nodes, children)):
             if kids is None:
                 if id(node) in slot:
@@ -187,16 +187,19 @@ class _Generator:
             if folded is not None:
                 self.consts[i], self.names[i] = folded, _literal(folded)
                 continue
-            found = _templates(type(node), self.kind, len(kids))
+            key = (type(node), len(kids))
+            if key not in known:
+                known[key] = _templates(type(node), self.kind, len(kids))
+                for name, source in getattr(type(node), "code_helpers", {}).items():
+                    source = resolve(source, self.kind, len(kids))
+                    if source is not None:
+                        self.helpers[name] = source.replace("{xp}", self.xp)
+            found = known[key]
             if isinstance(found, str):
                 problems.add(found)
                 continue
             self.templates[i] = found
             self.names[i] = f"v{i}"
-            for name, source in getattr(type(node), "code_helpers", {}).items():
-                source = resolve(source, self.kind, len(kids))
-                if source is not None:
-                    self.helpers[name] = source.replace("{xp}", self.xp)
         if problems:
             raise TreenetError("cannot generate code for this network: " +
                                "; ".join(sorted(problems)))
@@ -222,19 +225,18 @@ class _Generator:
     def _forward(self):
         """The statements that compute every value, and the names the guard must check."""
         graph, S, xp = self.graph, _Statement, self.xp
-        body = []
-        if self.array:
-            body.append(S("x = np.asarray(x, dtype=float)", ["x"], ["x"]))
-            body.append(S("n = x.shape[0]", ["n"], ["x"]))
+        body = [S("n = x.shape[0]", ["n"])] if self.array else []
+        # the leaves are read from x and p by each function that uses them (see _function)
+        self.leaves = {}
         present = set(graph.index)
         for kind, leaves, col in (("x", graph.inputs, "[:, {}]" if self.array else "[{}]"),
                                   ("p", graph.parameters, "[{}]")):
             for k, leaf in enumerate(leaves):
                 if id(leaf) in present:
-                    text = f"{kind}{k} = {kind}{col.format(k)}"
                     label = _label(leaf.name)
                     label = None if label == f"{kind}{k}" else label
-                    body.append(S(_comment(text, label), [f"{kind}{k}"], [kind]))
+                    self.leaves[f"{kind}{k}"] = _comment(f"{kind}{k} = {kind}{col.format(k)}",
+                                                         label)
         guard = _Guard(body)
         for i, kids in enumerate(graph.children):
             if i not in self.templates:
@@ -395,12 +397,17 @@ class _Generator:
 
     def _function(self, name, signature, doc, stmts):
         """The lines of one function, chunked (see the size rule) when the body is long: each
-        part leaves the values later parts read in a tuple s[k], and reads those it needs."""
-        wrap = ['with np.errstate(all="ignore"):  # nan and inf are checked, not warned about'] \
-            if self.array else []
+        part reads the leaves it uses from x and p, and the other values it needs from the
+        tuples s[k] that earlier parts left."""
         head = [f"def {name}({signature}):", f'    """{doc}"""']
+        wrap = []
+        if self.array:
+            head.append("    x = np.asarray(x, dtype=float)")
+            wrap = ['with np.errstate(all="ignore"):  # nan and inf are checked, not warned about']
         if len(stmts) <= CHUNK:
-            return head + _indent(wrap + _indent(_lines(stmts), 4 if wrap else 0), 4)
+            used = {u for st in stmts for u in st.uses}
+            loads = [text for leaf, text in self.leaves.items() if leaf in used]
+            return head + _indent(wrap + _indent(loads + _lines(stmts), 4 if wrap else 0), 4)
         pieces = [stmts[k:k + CHUNK] for k in range(0, len(stmts), CHUNK)]
         last_use = {}
         for c, piece in enumerate(pieces):
@@ -410,13 +417,16 @@ class _Generator:
         lines, calls, stored, latest = [], [], [], {}
         d_arg = "d" if "d=" in signature else "None"
         for c, piece in enumerate(pieces):
-            local, reads = set(), set()
+            local, reads, leaves = set(), set(), {}
             for st in piece:
                 for u in st.uses:
-                    if u not in local and u in latest:
+                    if u in self.leaves:
+                        leaves[u] = self.leaves[u]
+                    elif u not in local and u in latest:
                         reads.add(latest[u])
                 local.update(st.defs)
             body = [", ".join(stored[k]) + f", = s[{k}]" for k in sorted(reads)]
+            body += list(leaves.values())
             keep = sorted(u for u in local if last_use.get(u, -1) > c)
             stored.append(keep)
             for u in keep:

@@ -7,6 +7,7 @@ import importlib.util
 import math
 from pathlib import Path
 import random
+import re
 import subprocess
 import sys
 
@@ -309,6 +310,24 @@ def test_sigmoid_and_softmax_do_not_overflow_at_1000():
     assert compiled(soft).forward([1000.0]) == [1.0, 0.0, math.exp(-500.0)]  # e^0, e^-2000, e^-500
     grads = compiled(soft, "numpy").value_and_grad(np.array([[1000.0], [-1000.0]]), d=[1, 0, 0])
     assert np.isfinite(grads[1]).all()
+
+
+def test_source_reads_like_code_a_person_would_write():
+    net = treenet.parse("input x, y\nhidden = tanh(p*x + 2*3)\nhidden*hidden + log(4) * hidden",
+                        seed=0)
+    for target, call in (("python", "math.tanh("), ("numpy", "np.tanh(")):
+        text = codegen(net, target)
+        forward = text.split("def forward")[1].split("def value_and_grad")[0]
+        assert forward.count(call) == 1 and "  # hidden" in forward  # the shared node, once
+        assert "  # x" in forward and forward.count("# output") == 1
+        assert "6.0" in forward and "2.0" not in forward and "3.0" not in forward  # 2*3 folded
+        assert repr(math.log(4)) in forward and "log(" not in text  # log(4) folded
+        assert "x[1]" not in text and "x[:, 1]" not in text  # y is never read
+        defined = re.findall(r"^ +(g_\w+) =", text, re.M)
+        assert defined and all(re.fullmatch(r"g_[vxp]\d+", g) for g in defined)
+        lines = [ln for ln in forward.splitlines() if re.match(r" +v\d+ = ", ln)]
+        assert len(lines) == 6  # p*x, + 6, tanh, *, log(4)*, +: one line per node
+    assert compiled(net).value_and_grad([0.5, 7.0])[1][1] == 0.0
 
 
 # --- every example ----------------------------------------------------------------------------

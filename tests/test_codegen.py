@@ -385,9 +385,10 @@ def test_generated_source_runs_in_a_fresh_interpreter_without_treenet(tmp_path):
         path = tmp_path / f"net_{target}.py"
         path.write_text(codegen(net, target))
         x = repr([point]) if target == "numpy" else repr(point)
+        d = "[[1.0, 0.5]]" if target == "numpy" else "[1.0, 0.5]"
         script = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import net_{target} as m\n"
                   "assert 'treenet' not in sys.modules\n"
-                  f"v, gx, gp = m.value_and_grad({x}, {p!r}, {'[[1.0, 0.5]]' if target == 'numpy' else '[1.0, 0.5]'})\n"
+                  f"v, gx, gp = m.value_and_grad({x}, {p!r}, {d})\n"
                   "import numpy\n"
                   "print(repr([numpy.asarray(a).tolist() for a in (v, gx, gp)]))\n")
         out = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True,

@@ -61,7 +61,7 @@ import keyword
 import math
 
 from .errors import EvaluationError, TreenetError
-from .nodes import Constant, Input, NeuralNetNode, Parameter
+from .nodes import Constant, NeuralNetNode
 from .templates import fill, resolve
 
 CHUNK = 1000

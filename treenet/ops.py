@@ -442,11 +442,11 @@ class _Extreme(Operation):
     code_vjp_all = "first_share({g}, {out}, {a:, })"
     code_helpers = {"first_share": {
         "python": ('def first_share(g, out, *xs):\n'
-                   '    """g for the first argument equal to out (the extreme), 0 for the rest."""\n'
+                   '    """g for the first argument equal to out (the extreme), else 0."""\n'
                    '    k = xs.index(out)\n'
                    '    return [g if i == k else 0.0 * g for i in range(len(xs))]\n'),
         "array": ('def first_share(g, out, *xs):\n'
-                  '    """g for the first argument equal to out (the extreme), 0 for the rest."""\n'
+                  '    """g for the first argument equal to out (the extreme), else 0."""\n'
                   '    taken = out != out\n'
                   '    shares = []\n'
                   '    for x in xs:\n'

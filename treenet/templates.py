@@ -9,7 +9,7 @@ value and derivative rules (see `treenet.ops`):
 - `code_vjp_all` (used where `code_vjp` is missing or None): one expression whose value is the
   sequence of every argument's share, for ops whose shares have work in common (softmax).
 - `code_helpers`: {name: source} of functions the templates call, written once at the top of a
-  generated module that uses the op.
+  generated module that calls them (`{xp}` in a source is replaced by the module's name).
 - `code_passes_non_finite = True`: a nan or infinite argument always gives a nan or infinite value
   (+, *, log, ...). For the other ops (relu(nan) is 0, tanh(inf) is 1) the generated code checks
   that the arguments are finite, so no error the engine would raise can be hidden.

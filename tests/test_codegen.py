@@ -275,6 +275,19 @@ def test_chunked_code_agrees_with_the_engine(monkeypatch):
     assert chunked >= 50
 
 
+@pytest.mark.parametrize("source", [
+    "softmax(p(1), p(2), x)", "[p(0.5), tanh(p(0.1))]", "max(p(1), p(1), x) + min(p(2), p(3))",
+    "p(0.5)", "x", "2 * 3", "input x, y\n[x, x, 1]"])
+def test_numpy_target_broadcasts_values_that_do_not_depend_on_the_inputs(source):
+    net = treenet.parse(source)
+    rng = random.Random(1)
+    points = [[rng.uniform(-1, 1) for _ in net.inputs] for _ in range(3)]
+    k = len(net.graph.output.children) if net.graph.vector_output else None
+    ds = [rng.uniform(-2, 2) if k is None else [rng.uniform(-2, 2) for _ in range(k)]
+          for _ in points]
+    _check_numpy(exact_numpy(net), net, points, ds, source, rel=0.0)
+
+
 KINKS = [  # (program, point, d(output)/d each input): the conventions, written out
     ("relu(x)", [0.0], [0.0]),
     ("abs(x)", [0.0], [0.0]),

@@ -24,8 +24,12 @@ How the code is made
   target gives the engine's numbers to the bit. The numpy target does the same operations, but
   numpy's exp, log, tanh and power round differently from math's in the last bit or two, which
   a formula like 1 - tanh(big)^2 can amplify (with math's functions put in, it matches exactly).
-- The numpy target is element-wise over the batch: one array operation per node (dense layers
-  are not recovered into matrix products; that is left to a later target).
+- The numpy target is element-wise over the batch: one array operation per node. Dense layers
+  are not recovered into matrix products (yet): a product sums in BLAS's order, not the
+  engine's, so the numbers would agree to rounding only, and a relu or max deciding on a value
+  that is 0 or a tie up to rounding could go the other way. A layer-recovering target (units
+  `p*a + p*b + ... + p` over the same arguments, their parameters used nowhere else) is the
+  natural next step, beside this exact one.
 - Every identifier in the source is invented by the generator (x0, p3, v12, g_v12, helper
   names from the op classes); input and parameter names, which can be any string, appear only
   in comments and only when they are plain ASCII identifiers (not keywords).

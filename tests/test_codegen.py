@@ -117,7 +117,7 @@ TEMPLATES = [
 ]
 
 
-def program(seed):
+def program(seed, templates=TEMPLATES):
     """(source, inputs): a random program of shared bindings, macros and every op, whose output
     is a scalar, a vector or a softmax."""
     rng = random.Random(seed)
@@ -128,7 +128,7 @@ def program(seed):
     def expr(depth):
         if depth == 0 or rng.random() < 0.25:
             return rng.choice(pool + ["p", "0.5", "-2"]) if rng.random() < 0.9 else "x"
-        t = rng.choice(TEMPLATES)
+        t = rng.choice(templates)
         parts = {k: expr(depth - 1) for k in "abc" if "{" + k + "}" in t}
         return "(" + t.format(**parts) + ")"
 
@@ -468,6 +468,44 @@ def test_errors_are_the_engines_in_both_targets(source, point):
         with pytest.raises(EvaluationError) as info:
             getattr(compiled(net, "numpy"), call)(np.array([good, point, point]))
         assert info.value.sample == 1 and str(info.value) == f"sample 1: {message}"
+
+
+# templates that leave their domain or overflow, some behind an op that would hide the inf or nan
+FAILING = TEMPLATES + [
+    "log({a})", "{a} / {b}", "{a} ^ {b}", "exp({a} * 300)", "{a} * 1e200 * {b} * 1e200",
+    "relu({a} * 1e300 * 1e300)", "tanh({a} * 1e308 * 10)", "max(log({a}), {b})"]
+
+
+def test_errors_on_random_programs_are_the_engines_in_both_targets():
+    failures = 0
+    for seed in range(3000, 3080):
+        source, _ = program(seed, FAILING)
+        net = treenet.parse(source, seed=seed)
+        rng = random.Random(seed)
+        points = [[rng.uniform(-1.5, 1.5) for _ in net.inputs] for _ in range(4)]
+        points.append([0.0] * len(net.inputs))
+        k = len(net.graph.output.children) if net.graph.vector_output else None
+        d = 1.0 if k is None else [1.0] * k
+        first = None
+        for s, point in enumerate(points):
+            try:
+                expected = engine(net, point, d)
+            except EvaluationError as exc:
+                failures += 1
+                first = first or (s, str(exc))
+                with pytest.raises(EvaluationError) as info:
+                    compiled(net).value_and_grad(point, d=d)
+                assert str(info.value) == str(exc), source
+            else:
+                assert compiled(net).value_and_grad(point, d=d) == expected, source
+        batch = np.array(points).reshape(len(points), -1)
+        if first is None:
+            compiled(net, "numpy").value_and_grad(batch, d=1.0 if k is None else np.ones(k))
+            continue
+        with pytest.raises(EvaluationError) as info:
+            compiled(net, "numpy").value_and_grad(batch, d=1.0 if k is None else np.ones(k))
+        assert (info.value.sample, str(info.value)) == (first[0], f"sample {first[0]}: {first[1]}")
+    assert failures >= 100  # about a third of the points fail
 
 
 def test_log_of_zero_in_a_batch_names_the_sub_expression_and_the_first_sample():

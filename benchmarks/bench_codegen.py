@@ -5,6 +5,9 @@
 W1: sigmoid(p*relu(p*x + p*y + p) + p), value and gradient. Per sample: the generated python
 function (raw, and through `compiled`'s checks), the engine (predict + backward) and hand-written
 straight-line Python. A batch of 1000: the generated numpy function and hand-written numpy.
+W2: the MLP softmax(dense(3, tanh(dense(16, tanh(dense(16, x, y)))))), a batch of 1000: the
+generated numpy function, element-wise and with layers=True (matrix products), and hand-written
+numpy with matrix products.
 W3: the chain h = tanh(p*h + p) at 1k, 10k and 100k layers (--quick: 1k and 10k): the time to
 generate and compile value_and_grad, and one forward + backward, generated and engine.
 Times are the best of a few runs; ratios are against the hand-written (W1) or engine (W3) code."""
@@ -97,6 +100,57 @@ def w1_rows():
     return rows
 
 
+W2 = "softmax(dense(3, tanh(dense(16, tanh(dense(16, x, y))))))"
+
+
+def hand_mlp(X, Ws, bs, d):
+    """Value and gradients of W2 by hand; Ws, bs: the layers' weights (units x arguments) and
+    biases."""
+    acts, a = [X], X
+    for k, (W, b) in enumerate(zip(Ws, bs)):
+        z = a @ W.T + b
+        a = np.tanh(z) if k < len(Ws) - 1 else z
+        acts.append(a)
+    e = np.exp(a - a.max(axis=1, keepdims=True))
+    y = e / e.sum(axis=1, keepdims=True)
+    gz = y * (d - (d * y).sum(axis=1, keepdims=True))
+    grads = []
+    for k in range(len(Ws) - 1, -1, -1):
+        grads.append((gz.T @ acts[k], gz.sum(axis=0)))
+        ga = gz @ Ws[k]
+        gz = ga * (1.0 - acts[k] ** 2) if k > 0 else ga
+    return y, gz, grads
+
+
+def w2_rows():
+    net = treenet.parse(W2, seed=0)
+    p = [q.value for q in net.parameters]
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, (1000, 2))
+    d = rng.uniform(-1, 1, (1000, 3))
+    # the parameters unit by unit, each unit's weights then its bias (dense's documented order)
+    Ws, bs, k = [], [], 0
+    for units, width in ((16, 2), (16, 16), (3, 16)):
+        W = np.zeros((units, width))
+        b = np.zeros(units)
+        for u in range(units):
+            W[u] = p[k:k + width]
+            b[u] = p[k + width]
+            k += width + 1
+        Ws.append(W)
+        bs.append(b)
+    flat = compiled(net, "numpy")._function("value_and_grad")
+    layered = compiled(net, "numpy", layers=True)._function("value_and_grad")
+    y = hand_mlp(X, Ws, bs, d)[0]
+    assert np.allclose(flat(X, p, d)[0], y, rtol=1e-12) and np.allclose(layered(X, p, d)[0], y)
+    t_hand = best(lambda: hand_mlp(X, Ws, bs, d), 10)
+    t_flat = best(lambda: flat(X, p, d), 5)
+    t_layers = best(lambda: layered(X, p, d), 10)
+    return [("W2 MLP batch of 1000: hand-written numpy", t_hand, 1.0),
+            ("W2 MLP batch of 1000: generated, element-wise", t_flat, t_flat / t_hand),
+            ("W2 MLP batch of 1000: generated, layers=True", t_layers, t_layers / t_hand)]
+
+
 def chain(layers):
     h = treenet.Input(name="x")
     for _ in range(layers):
@@ -135,7 +189,7 @@ def w3_rows(sizes):
 
 def main(argv):
     sizes = (1000, 10_000) if "--quick" in argv else (1000, 10_000, 100_000)
-    rows = w1_rows() + w3_rows(sizes)
+    rows = w1_rows() + w2_rows() + w3_rows(sizes)
     print(f"{'workload':48} {'seconds':>12} {'ratio':>8}")
     for name, t, ratio in rows:
         print(f"{name:48} {t:12.3g} {ratio:8.2f}")

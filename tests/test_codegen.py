@@ -216,9 +216,9 @@ class ExactNumpy:
     tanh, power = _each(math.tanh, np.tanh), _each(math.pow, np.power)
 
 
-def exact_numpy(net):
+def exact_numpy(net, layers=False):
     """The network's numpy target, run with ExactNumpy."""
-    c = Compiled(net, net.graph, "numpy")
+    c = Compiled(net, net.graph, "numpy", layers)
     for name in ("forward", "value_and_grad"):
         c._function(name).__globals__["np"] = ExactNumpy()
     return c
@@ -259,6 +259,26 @@ def test_numpy_target_with_numpys_own_functions_agrees_with_the_engine():
     assert far <= 5
 
 
+def test_numpy_layers_are_matrix_products_that_agree_with_the_engine():
+    layered = 0
+    for seed, source, net, points, ds in _nets(100, offset=1000):
+        c = exact_numpy(net, layers=True)
+        layered += bool(c._generator.layers)
+        _check_numpy(c, net, points, ds, f"seed {seed}:\n{source}", rel=1e-12)
+    assert layered >= 10
+
+
+def test_numpy_layers_read_as_matrix_products():
+    net = treenet.parse("softmax(dense(3, tanh(dense(4, x, y))))", seed=0)
+    text = codegen(net, "numpy", layers=True)
+    for line in ("z_L0 = a_L0 @ w_L0.T + b_L0", "z_L1 = a_L1 @ w_L1.T + b_L1",
+                 "gw_L1 = gz_L1.T @ a_L1", "ga_L1 = gz_L1 @ w_L1", "gb_L0 = gz_L0.sum(axis=0)"):
+        assert line in text
+    assert not re.search(r"p\d+ \* ", text)  # no unit is written out product by product
+    with pytest.raises(TreenetError, match="numpy"):
+        codegen(net, "python", layers=True)
+
+
 def test_chunked_code_agrees_with_the_engine(monkeypatch):
     # the size rule's chunks, made tiny so every program is split many times
     monkeypatch.setattr(sys.modules["treenet.codegen"], "CHUNK", 5)
@@ -268,6 +288,7 @@ def test_chunked_code_agrees_with_the_engine(monkeypatch):
             chunked += "def _value_and_grad_3(" in codegen(net, target)
             if target == "numpy":
                 _check_numpy(exact_numpy(net), net, points, ds, source, rel=0.0)
+                _check_numpy(exact_numpy(net, True), net, points, ds, source, rel=1e-12)
                 continue
             c = Compiled(net, net.graph, target)
             for point, d in zip(points, ds):
@@ -381,6 +402,7 @@ def test_every_example_network_agrees_in_both_targets(monkeypatch):
         for point, d in zip(points, ds):
             assert compiled(net).value_and_grad(point, d=d) == engine(net, point, d)
         _check_numpy(exact_numpy(net), net, points, ds, repr(net), rel=0.0)
+        _check_numpy(exact_numpy(net, layers=True), net, points, ds, repr(net), rel=1e-12)
         # numpy's own tanh differs from math's in the last bit, which 1 - tanh^2 amplifies
         _check_numpy(compiled(net, "numpy"), net, points, ds, repr(net), rel=1e-6)
 
@@ -496,12 +518,15 @@ def test_errors_on_random_programs_are_the_engines_in_both_targets():
             else:
                 assert compiled(net).value_and_grad(point, d=d) == expected, source
         batch = np.array(points).reshape(len(points), -1)
-        if first is None:
-            compiled(net, "numpy").value_and_grad(batch, d=1.0 if k is None else np.ones(k))
-            continue
-        with pytest.raises(EvaluationError) as info:
-            compiled(net, "numpy").value_and_grad(batch, d=1.0 if k is None else np.ones(k))
-        assert (info.value.sample, str(info.value)) == (first[0], f"sample {first[0]}: {first[1]}")
+        for layers in (False, True):
+            c = compiled(net, "numpy", layers=layers)
+            if first is None:
+                c.value_and_grad(batch, d=1.0 if k is None else np.ones(k))
+                continue
+            with pytest.raises(EvaluationError) as info:
+                c.value_and_grad(batch, d=1.0 if k is None else np.ones(k))
+            assert (info.value.sample, str(info.value)) == (first[0],
+                                                            f"sample {first[0]}: {first[1]}")
     assert failures >= 100  # about a third of the points fail
 
 

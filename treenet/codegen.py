@@ -24,12 +24,15 @@ How the code is made
   target gives the engine's numbers to the bit. The numpy target does the same operations, but
   numpy's exp, log, tanh and power round differently from math's in the last bit or two, which
   a formula like 1 - tanh(big)^2 can amplify (with math's functions put in, it matches exactly).
-- The numpy target is element-wise over the batch: one array operation per node. Dense layers
-  are not recovered into matrix products (yet): a product sums in BLAS's order, not the
-  engine's, so the numbers would agree to rounding only, and a relu or max deciding on a value
-  that is 0 or a tie up to rounding could go the other way. A layer-recovering target (units
-  `p*a + p*b + ... + p` over the same arguments, their parameters used nowhere else) is the
-  natural next step, beside this exact one.
+- The numpy target is element-wise over the batch: one array operation per node, the engine's
+  operations exactly. With `layers=True` it recovers dense layers from the graph instead: linear
+  units `p*a + p*b + ... + p` over the same arguments (two units or more, each parameter and
+  product used by its unit only; `linear` and `dense` expand to these) become one matrix product
+  `z = a @ w.T + b`, and their gradients `gz.T @ a` (the weights', summed over the batch),
+  `gz.sum(axis=0)` and `gz @ w`; the units are then columns of z. A product sums in BLAS's order,
+  not the engine's, so these agree with the engine to rounding, not to the bit (a relu deciding
+  on a value that is 0 only up to rounding could go the other way), which is why it is a choice.
+  Element-wise ops over a layer stay one call per unit.
 - Every identifier in the source is invented by the generator (x0, p3, v12, g_v12, helper
   names from the op classes); input and parameter names, which can be any string, appear only
   in comments and only when they are plain ASCII identifiers (not keywords).
@@ -65,7 +68,7 @@ import keyword
 import math
 
 from .errors import EvaluationError, TreenetError
-from .nodes import Constant, NeuralNetNode
+from .nodes import Constant, NeuralNetNode, Parameter
 from .templates import fill, resolve
 
 CHUNK = 1000
@@ -78,23 +81,26 @@ _TARGETS = {"python": ("python", "math"), "numpy": ("array", "np")}
 
 # --- the public functions ---------------------------------------------------------------------
 
-def codegen(net, target="python"):
-    """The source of a module computing `net`'s forward pass and value-and-gradient."""
-    return _Generator(_graph_of(net), target).module()
+def codegen(net, target="python", layers=False):
+    """The source of a module computing `net`'s forward pass and value-and-gradient. With
+    `layers` (numpy only), linear units over the same arguments are one matrix product."""
+    return _Generator(_graph_of(net), target, layers).module()
 
 
-def compiled(net, target="python"):
+def compiled(net, target="python", layers=False):
     """The network's generated functions, compiled once and cached on the network (a recompile,
     a changed constant or a new structure makes new ones)."""
     graph = _graph_of(net)
     _check_target(target)
-    key = (target, tuple(n.value for n in graph.nodes if isinstance(n, Constant)))
+    if layers and target != "numpy":
+        raise TreenetError(f"layers=True is for the numpy target, not {target!r}")
+    key = tuple(n.value for n in graph.nodes if isinstance(n, Constant))
     cache = net.__dict__.setdefault("_codegen_cache", {})
-    entry = cache.get(target)
+    entry = cache.get((target, layers))
     if entry is not None and entry[0] is graph and entry[1] == key:
         return entry[2]
-    result = Compiled(net, graph, target)
-    cache[target] = (graph, key, result)
+    result = Compiled(net, graph, target, layers)
+    cache[(target, layers)] = (graph, key, result)
     return result
 
 
@@ -175,8 +181,10 @@ _FOLD_ERRORS = (ArithmeticError, ValueError)
 class _Generator:
     """Builds the module source for one graph and target (see the module docstring)."""
 
-    def __init__(self, graph, target):
+    def __init__(self, graph, target, layers=False):
         _check_target(target)
+        if layers and target != "numpy":
+            raise TreenetError(f"layers=True is for the numpy target, not {target!r}")
         self.graph, self.target = graph, target
         self.kind, self.xp = _TARGETS[target]
         self.array = self.kind == "array"
@@ -218,6 +226,17 @@ class _Generator:
                                "; ".join(sorted(problems)))
         self.out = len(nodes) - 1
         self.label = [_label(getattr(n, "name", None)) for n in nodes]
+        self.layers = _find_layers(graph) if layers and self.array else []
+        self.unit = {}          # unit node -> (layer number, row)
+        self.absorbed = set()   # the products p*a inside a layer's units
+        self.layer_grad = {}    # parameter node -> its gradient, an entry of gw_L / gb_L
+        for number, (args, units) in enumerate(self.layers):
+            for row, (i, weights, bias, products) in enumerate(units):
+                self.unit[i] = (number, row)
+                self.absorbed.update(products)
+                for col, w in enumerate(weights):
+                    self.layer_grad[w] = f"gw_L{number}[{row}, {col}]"
+                self.layer_grad[bias] = f"gb_L{number}[{row}]"
 
     def _fold(self, node, kids):
         """The value of a scalar node whose arguments are all folded, if it is finite."""
@@ -252,11 +271,21 @@ class _Generator:
                                                          label)
         guard = _Guard(body)
         for i, kids in enumerate(graph.children):
-            if i not in self.templates:
+            if i not in self.templates or i in self.absorbed:
                 continue
             node = graph.nodes[i]
             args = [self.names[j] for j in kids]
             text = f"v{i} = " + fill(self.templates[i][0], args, xp=xp)
+            if i in self.unit:
+                number, row = self.unit[i]
+                if row == 0:
+                    body += self._layer_forward(number)
+                text = f"v{i} = z_L{number}[:, {row}]"
+                kids = ()
+                if i == self.out:
+                    body.append(S("# output"))
+                body.append(S(_comment(text, self.label[i]), [f"v{i}"], [f"z_L{number}"]))
+                continue
             if i == self.out:
                 body.append(S("# output"))
             body.append(S(_comment(text, self.label[i]), [f"v{i}"], self._uses(kids)))
@@ -281,7 +310,12 @@ class _Generator:
         body.append(S(f"g_{self.names[self.out]} = d", [f"g_{self.names[self.out]}"], ["d"]))
         defined.add(self.out)
         for i in reversed(graph.op_indices):
-            if not needs[i] or i not in self.templates:
+            if not needs[i] or i not in self.templates or i in self.absorbed:
+                continue
+            if i in self.unit:
+                number, row = self.unit[i]
+                if row == 0:  # the layer's first unit: every unit's adjoint is complete
+                    self._layer_backward(number, body, guard, defined)
                 continue
             kids = graph.children[i]
             _, vjp, vjp_all = self.templates[i]
@@ -297,18 +331,62 @@ class _Generator:
                 shares = [(fill(t, args, g=g, out=out, i=k, xp=xp), uses)
                           for k, t in enumerate(per)]
             for j, (expr, reads) in zip(kids, shares):
-                if not needs[j]:
-                    continue  # a branch that cannot carry a gradient
-                name = f"g_{self.names[j]}"
-                if j not in defined:
-                    defined.add(j)
-                    body.append(S(f"{name} = {expr}", [name], reads))
-                elif self.array:  # not +=: the array may be shared with another adjoint
-                    body.append(S(f"{name} = {name} + ({expr})", [name], list(reads) + [name]))
-                else:
-                    body.append(S(f"{name} += {expr}", [name], list(reads) + [name]))
+                if needs[j]:  # else a branch that cannot carry a gradient
+                    self._accumulate(j, expr, reads, body, defined)
         guard.add([f"g_{self.names[i]}" for i in graph.leaf_indices
                    if needs[i] and i in defined])
+
+    def _accumulate(self, j, expr, reads, body, defined):
+        """Add a share to node j's adjoint (its first share defines it)."""
+        name = f"g_{self.names[j]}"
+        if j not in defined:
+            defined.add(j)
+            body.append(_Statement(f"{name} = {expr}", [name], reads))
+        elif self.array:  # not +=: the array may be shared with another adjoint
+            body.append(_Statement(f"{name} = {name} + ({expr})", [name], list(reads) + [name]))
+        else:
+            body.append(_Statement(f"{name} += {expr}", [name], list(reads) + [name]))
+
+    # --- layers as matrix products (numpy, layers=True) ---------------------------------------
+    def _layer_forward(self, number):
+        """a_L: the arguments as columns; w_L, b_L: weights and biases; z_L = a_L @ w_L.T + b_L."""
+        S, L = _Statement, number
+        args, units = self.layers[number]
+        names = [self.names[j] for j in args]
+        weights = ", ".join("[" + ", ".join(self.names[w] for w in ws) + "]"
+                            for _, ws, _, _ in units)
+        biases = ", ".join(self.names[b] for _, _, b, _ in units)
+        leaves = [self.names[w] for _, ws, _, _ in units for w in ws]
+        leaves += [self.names[b] for _, _, b, _ in units]
+        out = [S(f"# a layer: {len(units)} units over {len(args)} arguments, one matrix product"),
+               S(f"a_L{L} = np.empty((n, {len(args)}))", [f"a_L{L}"], ["n"])]
+        for col, name in enumerate(names):
+            out.append(S(f"a_L{L}[:, {col}] = {name}", [f"a_L{L}"],
+                         [f"a_L{L}"] + self._uses([args[col]])))
+        out += [S(f"w_L{L} = np.array([{weights}])", [f"w_L{L}"], leaves),
+                S(f"b_L{L} = np.array([{biases}])", [f"b_L{L}"], leaves),
+                S(f"z_L{L} = a_L{L} @ w_L{L}.T + b_L{L}", [f"z_L{L}"],
+                  [f"a_L{L}", f"w_L{L}", f"b_L{L}"])]
+        return out
+
+    def _layer_backward(self, number, body, guard, defined):
+        """The units' adjoints as columns gz_L; the weights' and biases' gradients, summed over
+        the batch, are gz_L.T @ a_L and the column sums; the arguments get gz_L @ w_L."""
+        S, L = _Statement, number
+        args, units = self.layers[number]
+        body.append(S(f"gz_L{L} = np.empty((n, {len(units)}))", [f"gz_L{L}"], ["n"]))
+        for row, (i, _, _, _) in enumerate(units):
+            body.append(S(f"gz_L{L}[:, {row}] = g_v{i}", [f"gz_L{L}"], [f"gz_L{L}", f"g_v{i}"]))
+        body += [S(f"gw_L{L} = gz_L{L}.T @ a_L{L}", [f"gw_L{L}"], [f"gz_L{L}", f"a_L{L}"]),
+                 S(f"gb_L{L} = gz_L{L}.sum(axis=0)", [f"gb_L{L}"], [f"gz_L{L}"]),
+                 S(f"ga_L{L} = gz_L{L} @ w_L{L}", [f"ga_L{L}"], [f"gz_L{L}", f"w_L{L}"]),
+                 # a scalar for the guard: nan or inf if a weight's or bias's gradient is
+                 S(f"gs_L{L} = np.sum(gw_L{L}) + np.sum(gb_L{L})", [f"gs_L{L}"],
+                   [f"gw_L{L}", f"gb_L{L}"])]
+        guard.add([f"gs_L{L}"])
+        for col, j in enumerate(args):
+            if self.graph.needs_grad[j]:
+                self._accumulate(j, f"ga_L{L}[:, {col}]", [f"ga_L{L}"], body, defined)
 
     def _shape(self):
         width = len(self.graph.children[self.out]) if self.graph.vector_output else None
@@ -348,10 +426,15 @@ class _Generator:
             return [], gx, gp, list(have.values())
         body = [S(f"grad_x = np.zeros((n, {len(graph.inputs)}))", ["grad_x"], ["n"]),
                 S(f"grad_p = np.zeros({len(graph.parameters)})", ["grad_p"])]
+        for i, g in self.layer_grad.items():
+            have[id(graph.nodes[i])] = g
         for kind, leaves in (("x", graph.inputs), ("p", graph.parameters)):
             for k, leaf in enumerate(leaves):
                 g = have.get(id(leaf))
-                if g is not None:
+                if g is not None and "[" in g:  # a layer's, summed already
+                    name = g.split("[")[0]
+                    body.append(S(f"grad_p[{k}] = {g}", ["grad_p"], [name, "grad_p"]))
+                elif g is not None:
                     text = (f"grad_x[:, {k}] = {g}" if kind == "x"
                             else f"grad_p[{k}] = np.sum({g})")
                     body.append(S(text, [f"grad_{kind}"], [g, f"grad_{kind}"]))
@@ -455,6 +538,37 @@ class _Generator:
         return lines + head + ["    s = {}"] + _indent(wrap + _indent(calls, 4 if wrap else 0), 4)
 
 
+def _find_layers(graph):
+    """[(arguments, units)]: linear units p*a + p*b + ... + p over the same arguments (at least
+    two units), each parameter and product used by its unit only, so the units are one matrix
+    product. A unit is (node, weight nodes, bias node, product nodes)."""
+    from .ops import Add, Multiply
+    nodes, children = graph.nodes, graph.children
+    parents = [0] * len(nodes)
+    for kids in children:
+        for j in kids or ():
+            parents[j] += 1
+
+    def own_parameter(j):
+        return isinstance(nodes[j], Parameter) and parents[j] == 1
+
+    groups = {}
+    for i, kids in enumerate(children):
+        if type(nodes[i]) is not Add or kids is None or len(kids) < 2 or not own_parameter(kids[-1]):
+            continue
+        args, weights = [], []
+        for m in kids[:-1]:
+            mk = children[m]
+            if type(nodes[m]) is not Multiply or len(mk) != 2 or parents[m] != 1 \
+                    or not own_parameter(mk[0]):
+                break
+            weights.append(mk[0])
+            args.append(mk[1])
+        else:
+            groups.setdefault(tuple(args), []).append((i, weights, kids[-1], kids[:-1]))
+    return [(list(args), units) for args, units in groups.items() if len(units) >= 2]
+
+
 class _Guard:
     """Collects the names whose finiteness is checked: `check = check + a - a + ...` (each
     `a - a` is 0, or nan when a is not finite), a line per few names."""
@@ -517,7 +631,7 @@ class Compiled:
     everything when `source` is None (`reason` says why: an op without templates, or hooks).
     The network's leaves are left as they were, except the inputs the engine was given."""
 
-    def __init__(self, net, graph, target):
+    def __init__(self, net, graph, target, layers=False):
         self.net, self.graph, self.target = net, graph, target
         self.reason = None
         self._generator, self._raw = None, {}
@@ -525,7 +639,7 @@ class Compiled:
             self.reason = "nodes of the network hook on_backward, which generated code cannot call"
         else:
             try:
-                self._generator = _Generator(graph, target)
+                self._generator = _Generator(graph, target, layers)
             except TreenetError as exc:
                 self.reason = str(exc)
         self._n_in, self._n_p = len(graph.inputs), len(graph.parameters)

@@ -5,13 +5,14 @@ The modules are layered: each imports only from the modules before it in this or
 first; tests/test_layering.py reads every import, function-level ones included, and checks it):
 
     errors -> nodes -> order -> algebra -> ops -> macros -> layers -> names -> printer -> graph
-    -> lalr -> parser -> io -> symbolic -> derivative -> gradcheck -> losses -> optimizers
-    -> train -> treenet (this file) -> demo -> __main__
+    -> lalr -> parser -> io -> symbolic -> derivative -> gradcheck -> templates -> generator
+    -> losses -> optimizers -> train -> treenet (this file) -> demo -> __main__
 
 `nodes` holds the node classes, `order` the topological sort, `algebra` the constant-folding
 builders (they find the op classes in the registry), `ops` every op, `macros` Linear, `names` the
-language's reserved names, `graph` the engine. The node methods that need a higher layer
-(`compile`, `funcify`, `save`) call entry points this file installs into `treenet.nodes`."""
+language's reserved names, `graph` the engine, `templates` and `generator` the code generator
+(`treenet.codegen`). The node methods that need a higher layer (`compile`, `funcify`, `save`)
+call entry points this file installs into `treenet.nodes`."""
 
 from .errors import EvaluationError, ParseError, TrainingError, TreenetError
 from . import nodes as _nodes
@@ -29,6 +30,7 @@ from .derivative import derivative, gradient
 from .gradcheck import GradCheck, gradcheck
 from . import losses, optimizers
 from .train import History, train, train_model
+from .generator import codegen
 
 _nodes.install(compile=Graph, funcify=funcify, save=save)
 
@@ -42,4 +44,5 @@ __all__ = [
     "TreenetError", "ParseError", "EvaluationError", "TrainingError",
     "train", "train_model", "History", "losses", "optimizers", "load", "save", "dense",
     "to_sympy", "derivative", "gradient", "gradcheck", "GradCheck",
+    "codegen",
 ]

@@ -34,6 +34,14 @@ class Add(Operation):
     associativity, latex = "left", "{0} + {1}"
     negated_symbol = "-"  # a + (-b) prints a - b: the same float
 
+    # code templates (see treenet.templates); a long chain of + nests too deep to compile
+    code_value = lambda n: "{a: + }" if n <= 32 else "total({a:, })"  # noqa: E731
+    code_vjp = "{g}"
+    code_helpers = {"total": ('def total(*xs):\n'
+                              '    """x0 + x1 + ... from the left, as the engine adds."""\n'
+                              '    return sum(xs[1:], xs[0])\n')}
+    code_passes_non_finite = True
+
     def compute(self, xs):
         return sum(xs[1:], xs[0])  # sum(xs) starts from int 0, and 0 + -0.0 loses the sign
 
@@ -57,6 +65,10 @@ class Subtract(Operation):
     associativity, latex = "left", "{0} - {1}"
     negated_symbol = "+"  # a - (-b) prints a + b
 
+    code_value = "{0} - {1}"
+    code_vjp = ("{g}", "-{g}")
+    code_passes_non_finite = True
+
     def compute(self, xs):
         return xs[0] - xs[1]
 
@@ -78,6 +90,32 @@ class Multiply(Operation):
     symbol, notation, precedence, arity = "*", "infix", PRODUCT, (1, None)
     associativity, latex = "left", r"{0} \cdot {1}"
     odd = True  # (-a)*b == -(a*b) exactly: a - (-2)*y prints a + 2*y
+
+    # two factors inline; more through helpers that multiply in the engine's order (a product
+    # chain nests too deep to compile, and the prefix and suffix products keep the shares exact)
+    code_value = lambda n: "{a: * }" if n <= 32 else "product({a:, })"  # noqa: E731
+    code_vjp = lambda n: ("{g} * {1}", "{g} * {0}") if n == 2 else None  # noqa: E731
+    code_vjp_all = "product_vjp({g}, {a:, })"
+    code_helpers = {
+        "product": ('def product(*xs):\n'
+                    '    """x0 * x1 * ... from the left."""\n'
+                    '    out = xs[0]\n'
+                    '    for x in xs[1:]:\n'
+                    '        out = out * x\n'
+                    '    return out\n'),
+        "product_vjp": ('def product_vjp(g, *xs):\n'
+                        '    """g times the product of the other factors, for each factor."""\n'
+                        '    n = len(xs)\n'
+                        '    left = [1.0] * n\n'
+                        '    for i in range(1, n):\n'
+                        '        left[i] = left[i - 1] * xs[i - 1]\n'
+                        '    shares = [0.0] * n\n'
+                        '    right = 1.0\n'
+                        '    for i in range(n - 1, -1, -1):\n'
+                        '        shares[i] = g * (left[i] * right)\n'
+                        '        right = right * xs[i]\n'
+                        '    return shares\n')}
+    code_passes_non_finite = True
 
     def compute(self, xs):
         return math.prod(xs)
@@ -112,6 +150,9 @@ class Divide(Operation):
     latex_precedence = POWER  # a fraction raised to a power keeps its parentheses
     odd = True
 
+    code_value = "{0} / {1}"  # python raises ZeroDivisionError, numpy gives inf or nan
+    code_vjp = ("{g} * (1.0 / {1})", "{g} * (-{out} / {1})")
+
     def compute(self, xs):
         if xs[1] == 0:
             raise DomainError("division by zero")
@@ -133,6 +174,10 @@ class Negate(Operation):
     latex = "-{0}"
     negation = True  # -(2) prints -2, and a + (-b) prints a - b
 
+    code_value = "-{0}"
+    code_vjp = "-{g}"
+    code_passes_non_finite = True
+
     def compute(self, xs):
         return -xs[0]
 
@@ -153,6 +198,13 @@ class Power(Operation):
     """a ^ b  (d/da = b*a^(b-1), d/db = a^b*log(a), which needs a > 0)"""
     symbol, notation, precedence, arity = "^", "infix", POWER, 2
     associativity, latex = "right", "{0}^{{1}}"
+
+    code_value = {"python": "math.pow({0}, {1})", "array": "{xp}.power({0}, {1})"}
+    code_vjp = {
+        "python": ("{g} * ({1} * math.pow({0}, {1} - 1.0) if {1} != 0 else 0.0)",
+                   "{g} * ({out} * math.log({0}) if {0} > 0 else math.nan)"),
+        "array": ("{g} * {xp}.where({1} != 0, {1} * {xp}.power({0}, {1} - 1.0), 0.0)",
+                  "{g} * {xp}.where({0} > 0, {out} * {xp}.log({0}), {xp}.nan)")}
 
     def compute(self, xs):
         a, b = xs
@@ -191,6 +243,9 @@ class ReLU(Operation):
     """relu(x) = max(0, x)  (relu'(x) = step(x); relu'(0) = 0)"""
     call, notation = "relu", "call"
 
+    code_value = {"python": "{0} if {0} > 0 else 0.0", "array": "{xp}.where({0} > 0, {0}, 0.0)"}
+    code_vjp = "{g} * ({0} > 0)"  # a bool is 1 or 0: relu'(0) = 0
+
     def compute(self, xs):
         return xs[0] if xs[0] > 0 else 0.0
 
@@ -210,6 +265,20 @@ class Sigmoid(Operation):
     """sigmoid(x) = 1/(1 + e^-x)  (sigmoid' = sigmoid*(1 - sigmoid))"""
     call, notation = "sigmoid", "call"
     latex = r"\sigma\left({args}\right)"
+
+    code_value = "sigmoid({0})"
+    code_vjp = "{g} * ({out} * (1.0 - {out}))"
+    code_helpers = {"sigmoid": {
+        "python": ('def sigmoid(x):\n'
+                   '    """1/(1 + e^-x), from exp of a non-positive number only (no overflow)."""\n'
+                   '    if x >= 0:\n'
+                   '        return 1.0 / (1.0 + math.exp(-x))\n'
+                   '    e = math.exp(x)\n'
+                   '    return e / (1.0 + e)\n'),
+        "array": ('def sigmoid(x):\n'
+                  '    """1/(1 + e^-x), from exp of a non-positive number only (no overflow)."""\n'
+                  '    e = {xp}.exp(-{xp}.abs(x))\n'
+                  '    return {xp}.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n')}}
 
     def compute(self, xs):
         x = xs[0]
@@ -249,6 +318,9 @@ class Tanh(Operation):
     call, notation = "tanh", "call"
     latex = r"\tanh\left({args}\right)"
 
+    code_value = "{xp}.tanh({0})"
+    code_vjp = "{g} * (1.0 - {out} * {out})"
+
     def compute(self, xs):
         return math.tanh(xs[0])
 
@@ -268,6 +340,9 @@ class Exp(Operation):
     call, notation = "exp", "call"
     latex = r"\exp\left({args}\right)"  # not e^{...}: arguments are long
 
+    code_value = "{xp}.exp({0})"  # python raises OverflowError, numpy gives inf
+    code_vjp = "{g} * {out}"
+
     def compute(self, xs):
         return math.exp(xs[0])
 
@@ -286,6 +361,10 @@ class Log(Operation):
     """log(x), natural, x > 0  (log' = 1/x)"""
     call, notation = "log", "call"
     latex = r"\ln\left({args}\right)"
+
+    code_value = "{xp}.log({0})"  # python raises ValueError at x <= 0, numpy gives -inf or nan
+    code_vjp = "{g} * (1.0 / {0})"
+    code_passes_non_finite = True
 
     def compute(self, xs):
         if xs[0] <= 0:
@@ -307,6 +386,11 @@ class Abs(Operation):
     """abs(x)  (abs'(x) = sign(x); abs'(0) = 0)"""
     call, notation = "abs", "call"
     latex = r"\left|{args}\right|"
+
+    code_value = {"python": "abs({0})", "array": "{xp}.abs({0})"}
+    code_vjp = {"python": "{g} * (1.0 if {0} > 0 else -1.0 if {0} < 0 else 0.0)",
+                "array": "{g} * {xp}.sign({0})"}
+    code_passes_non_finite = True
 
     def compute(self, xs):
         return abs(xs[0])
@@ -331,6 +415,9 @@ class Step(Operation):
     call, notation = "step", "call"
     piecewise_constant = True
 
+    code_value = {"python": "1.0 if {0} > 0 else 0.0", "array": "{xp}.where({0} > 0, 1.0, 0.0)"}
+    code_vjp = "{g} * 0.0"  # kept, not dropped: a nan upstream must still reach the leaves
+
     def compute(self, xs):
         return 1.0 if xs[0] > 0 else 0.0
 
@@ -349,6 +436,10 @@ class Sign(Operation):
     call, notation = "sign", "call"
     latex = r"\operatorname{sgn}\left({args}\right)"
     piecewise_constant = True
+
+    code_value = {"python": "1.0 if {0} > 0 else -1.0 if {0} < 0 else 0.0",
+                  "array": "{xp}.sign({0})"}
+    code_vjp = "{g} * 0.0"
 
     def compute(self, xs):
         x = xs[0]
@@ -370,6 +461,26 @@ class Sign(Operation):
 class _Extreme(Operation):
     """Shared rules of max and min: the gradient goes to the first argument attaining the value."""
     notation, arity = "call", (2, None)
+
+    # two arguments inline (the second gets g only if the first does not attain the extreme);
+    # more through a helper
+    code_vjp = lambda n: ("{g} * ({0} == {out})",  # noqa: E731
+                          "{g} * ({1} == {out}) * ({0} != {out})") if n == 2 else None
+    code_vjp_all = "first_share({g}, {out}, {a:, })"
+    code_helpers = {"first_share": {
+        "python": ('def first_share(g, out, *xs):\n'
+                   '    """g for the first argument equal to out (the extreme), else 0."""\n'
+                   '    k = xs.index(out)\n'
+                   '    return [g if i == k else 0.0 * g for i in range(len(xs))]\n'),
+        "array": ('def first_share(g, out, *xs):\n'
+                  '    """g for the first argument equal to out (the extreme), else 0."""\n'
+                  '    taken = out != out\n'
+                  '    shares = []\n'
+                  '    for x in xs:\n'
+                  '        first = (x == out) & ~taken\n'
+                  '        shares.append(g * first)\n'
+                  '        taken = taken | first\n'
+                  '    return shares\n')}}
 
     def partials(self, xs, out):
         grads = [0.0] * len(xs)
@@ -413,6 +524,16 @@ class Max(_Extreme):
     call = "max"
     latex = r"\max\left({args}\right)"
 
+    code_value = {"python": "max({a:, })",
+                  "array": lambda n: "{xp}.maximum({0}, {1})" if n == 2 else "maximum({a:, })"}
+    code_helpers = dict(_Extreme.code_helpers, maximum=(
+        'def maximum(*xs):\n'
+        '    """The element-wise maximum of the arguments."""\n'
+        '    out = xs[0]\n'
+        '    for x in xs[1:]:\n'
+        '        out = {xp}.maximum(out, x)\n'
+        '    return out\n'))
+
     def compute(self, xs):
         return max(xs)
 
@@ -427,6 +548,16 @@ class Min(_Extreme):
     """min(a, b, ...)  (d/da = 1 for the first argument equal to the min, else 0)"""
     call = "min"
     latex = r"\min\left({args}\right)"
+
+    code_value = {"python": "min({a:, })",
+                  "array": lambda n: "{xp}.minimum({0}, {1})" if n == 2 else "minimum({a:, })"}
+    code_helpers = dict(_Extreme.code_helpers, minimum=(
+        'def minimum(*xs):\n'
+        '    """The element-wise minimum of the arguments."""\n'
+        '    out = xs[0]\n'
+        '    for x in xs[1:]:\n'
+        '        out = {xp}.minimum(out, x)\n'
+        '    return out\n'))
 
     def compute(self, xs):
         return min(xs)
@@ -444,6 +575,11 @@ class Output(Operation):
     """[a, b, ...]: a vector output; `predict` returns a list of floats."""
     notation, arity, vector_valued = "vector", (1, None), True
     latex = r"\left[{args}\right]"
+
+    # the value is a list (python) or an array of shape (n, k) (array); g is its upstream list
+    code_value = {"python": "[{a:, }]",
+                  "array": "{xp}.stack({xp}.broadcast_arrays({a:, }), axis=-1)"}
+    code_vjp = {"python": "{g}[{i}]", "array": "{g}[..., {i}]"}
 
     def compute(self, xs):
         return list(xs)
@@ -470,6 +606,41 @@ class Output(Operation):
 class Softmax(Output):
     """softmax(a, b, ...)_i = e^a_i / sum_j e^a_j, computed stably (shifted by the max)."""
     call, notation = "softmax", "call"
+
+    code_value = "softmax({a:, })"
+    code_vjp = None
+    code_vjp_all = "softmax_vjp({g}, {out})"
+    code_helpers = {
+        "softmax": {
+            "python": ('def softmax(*xs):\n'
+                       '    """e^x_i / sum_j e^x_j, shifted by the max so nothing overflows."""\n'
+                       '    m = max(xs)\n'
+                       '    es = [math.exp(x - m) for x in xs]\n'
+                       '    total = sum(es)\n'
+                       '    return [e / total for e in es]\n'),
+            "array": ('def softmax(*xs):\n'
+                      '    """e^x_i / sum_j e^x_j, shifted by the max so nothing overflows."""\n'
+                      '    xs = {xp}.broadcast_arrays(*xs)\n'
+                      '    m = xs[0]\n'
+                      '    for x in xs[1:]:\n'
+                      '        m = {xp}.maximum(m, x)\n'
+                      '    es = [{xp}.exp(x - m) for x in xs]\n'
+                      '    total = es[0]\n'
+                      '    for e in es[1:]:\n'
+                      '        total = total + e\n'
+                      '    return {xp}.stack([e / total for e in es], axis=-1)\n')},
+        "softmax_vjp": {
+            "python": ('def softmax_vjp(g, y):\n'
+                       '    """y_i * (g_i - sum_j g_j y_j) for each i."""\n'
+                       '    dot = sum(gi * yi for gi, yi in zip(g, y))\n'
+                       '    return [yi * (gi - dot) for gi, yi in zip(g, y)]\n'),
+            "array": ('def softmax_vjp(g, y):\n'
+                      '    """y_i * (g_i - sum_j g_j y_j) for each i (rows are samples)."""\n'
+                      '    k = y.shape[-1]\n'
+                      '    dot = g[..., 0] * y[..., 0]\n'
+                      '    for j in range(1, k):\n'
+                      '        dot = dot + g[..., j] * y[..., j]\n'
+                      '    return [y[..., j] * (g[..., j] - dot) for j in range(k)]\n')}}
 
     def compute(self, xs):
         m = max(xs)

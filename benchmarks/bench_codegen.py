@@ -1,0 +1,200 @@
+"""Generated code against the interpreted engine and hand-written code, in one process.
+
+    python3 benchmarks/bench_codegen.py [--quick]
+
+W1: sigmoid(p*relu(p*x + p*y + p) + p), value and gradient. Per sample: the generated python
+function (raw, and through `compiled`'s checks), the engine (predict + backward) and hand-written
+straight-line Python. A batch of 1000: the generated numpy function and hand-written numpy.
+W2: the MLP softmax(dense(3, tanh(dense(16, tanh(dense(16, x, y)))))), a batch of 1000: the
+generated numpy function, element-wise and with layers=True (matrix products), and hand-written
+numpy with matrix products.
+W3: the chain h = tanh(p*h + p) at 1k, 10k and 100k layers (--quick: 1k and 10k): the time to
+generate and compile value_and_grad, and one forward + backward, generated and engine.
+Times are the best of a few runs; ratios are against the hand-written (W1) or engine (W3) code."""
+
+import math
+from pathlib import Path
+import random
+import sys
+import time
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+import numpy as np  # noqa: E402
+
+import treenet  # noqa: E402
+from treenet.generator import compiled  # noqa: E402
+
+W1 = "sigmoid(p*relu(p*x + p*y + p) + p)"
+
+
+def best(fn, repeat=3):
+    out = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out = min(out, time.perf_counter() - t0)
+    return out
+
+
+def hand_w1(x, y, p):
+    """Value and gradient of W1, by hand (parameters in order of appearance: w3, w1, w2, b1, b2)."""
+    w3, w1, w2, b1, b2 = p
+    a = w1 * x + w2 * y + b1
+    h = a if a > 0 else 0.0
+    z = w3 * h + b2
+    o = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+    dz = o * (1.0 - o)
+    dh = dz * w3
+    da = dh if a > 0 else 0.0
+    return o, [da * w1, da * w2], [dz * h, da * x, da * y, da, dz]
+
+
+def hand_w1_numpy(X, p):
+    w3, w1, w2, b1, b2 = p
+    x, y = X[:, 0], X[:, 1]
+    a = w1 * x + w2 * y + b1
+    h = np.maximum(a, 0.0)
+    z = w3 * h + b2
+    e = np.exp(-np.abs(z))
+    o = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    dz = o * (1.0 - o)
+    da = dz * w3 * (a > 0)
+    return o, np.stack([da * w1, da * w2], axis=1), np.array(
+        [np.sum(dz * h), np.sum(da * x), np.sum(da * y), np.sum(da), np.sum(dz)])
+
+
+def w1_rows():
+    net = treenet.parse(W1, seed=0)
+    rng = random.Random(0)
+    points = [[rng.uniform(-2, 2), rng.uniform(-2, 2)] for _ in range(2000)]
+    p = [q.value for q in net.parameters]
+    c = compiled(net)
+    raw = c._function("value_and_grad")
+    assert raw(points[0], p)[0] == hand_w1(*points[0], p)[0] == net.predict(points[0])
+
+    def engine():
+        for pt in points:
+            net.predict(pt)
+            net.zero_grad()
+            net.backward()
+
+    t_hand = best(lambda: [hand_w1(a, b, p) for a, b in points])
+    t_raw = best(lambda: [raw(pt, p) for pt in points])
+    t_checked = best(lambda: [c.value_and_grad(pt, p) for pt in points])
+    t_engine = best(engine)
+    n = len(points)
+    rows = [("W1 per sample: hand-written python", t_hand / n, 1.0),
+            ("W1 per sample: generated python", t_raw / n, t_raw / t_hand),
+            ("W1 per sample: generated, checked", t_checked / n, t_checked / t_hand),
+            ("W1 per sample: engine", t_engine / n, t_engine / t_hand)]
+    X = np.array(points[:1000])
+    cn = compiled(net, "numpy")
+    raw_np = cn._function("value_and_grad")
+    assert np.allclose(raw_np(X, p)[2], hand_w1_numpy(X, p)[2], rtol=1e-12, atol=1e-15)
+    t_hand_np = best(lambda: hand_w1_numpy(X, p), 20)
+    t_np = best(lambda: raw_np(X, p), 20)
+    t_np_checked = best(lambda: cn.value_and_grad(X, p), 20)
+    rows += [("W1 batch of 1000: hand-written numpy", t_hand_np, 1.0),
+             ("W1 batch of 1000: generated numpy", t_np, t_np / t_hand_np),
+             ("W1 batch of 1000: generated, checked", t_np_checked, t_np_checked / t_hand_np)]
+    return rows
+
+
+W2 = "softmax(dense(3, tanh(dense(16, tanh(dense(16, x, y))))))"
+
+
+def hand_mlp(X, Ws, bs, d):
+    """Value and gradients of W2 by hand; Ws, bs: the layers' weights (units x arguments) and
+    biases."""
+    acts, a = [X], X
+    for k, (W, b) in enumerate(zip(Ws, bs)):
+        z = a @ W.T + b
+        a = np.tanh(z) if k < len(Ws) - 1 else z
+        acts.append(a)
+    e = np.exp(a - a.max(axis=1, keepdims=True))
+    y = e / e.sum(axis=1, keepdims=True)
+    gz = y * (d - (d * y).sum(axis=1, keepdims=True))
+    grads = []
+    for k in range(len(Ws) - 1, -1, -1):
+        grads.append((gz.T @ acts[k], gz.sum(axis=0)))
+        ga = gz @ Ws[k]
+        gz = ga * (1.0 - acts[k] ** 2) if k > 0 else ga
+    return y, gz, grads
+
+
+def w2_rows():
+    net = treenet.parse(W2, seed=0)
+    p = [q.value for q in net.parameters]
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, (1000, 2))
+    d = rng.uniform(-1, 1, (1000, 3))
+    # the parameters unit by unit, each unit's weights then its bias (dense's documented order)
+    Ws, bs, k = [], [], 0
+    for units, width in ((16, 2), (16, 16), (3, 16)):
+        W = np.zeros((units, width))
+        b = np.zeros(units)
+        for u in range(units):
+            W[u] = p[k:k + width]
+            b[u] = p[k + width]
+            k += width + 1
+        Ws.append(W)
+        bs.append(b)
+    flat = compiled(net, "numpy")._function("value_and_grad")
+    layered = compiled(net, "numpy", layers=True)._function("value_and_grad")
+    y = hand_mlp(X, Ws, bs, d)[0]
+    assert np.allclose(flat(X, p, d)[0], y, rtol=1e-12) and np.allclose(layered(X, p, d)[0], y)
+    t_hand = best(lambda: hand_mlp(X, Ws, bs, d), 10)
+    t_flat = best(lambda: flat(X, p, d), 5)
+    t_layers = best(lambda: layered(X, p, d), 10)
+    return [("W2 MLP batch of 1000: hand-written numpy", t_hand, 1.0),
+            ("W2 MLP batch of 1000: generated, element-wise", t_flat, t_flat / t_hand),
+            ("W2 MLP batch of 1000: generated, layers=True", t_layers, t_layers / t_hand)]
+
+
+def chain(layers):
+    h = treenet.Input(name="x")
+    for _ in range(layers):
+        h = treenet.Tanh([treenet.Add([treenet.Multiply([treenet.Parameter(), h]),
+                                       treenet.Parameter()])])
+    h.compile()
+    return h
+
+
+def w3_rows(sizes):
+    rows = []
+    for layers in sizes:
+        net = chain(layers)
+        t0 = time.perf_counter()
+        c = compiled(net)
+        raw = c._function("value_and_grad")
+        t_compile = time.perf_counter() - t0
+        p = [q.value for q in net.parameters]
+
+        def engine():
+            net.predict([0.3])
+            net.zero_grad()
+            net.backward()
+
+        for _ in range(8):  # CPython specializes a function's code after its first few runs
+            raw([0.3], p)
+        repeat = 3 if layers <= 10_000 else 2
+        t_gen = best(lambda: raw([0.3], p), repeat)
+        t_engine = best(engine, repeat)
+        nodes = len(net.graph)
+        rows += [(f"W3 chain {layers}: generate + compile", t_compile, t_compile / t_engine),
+                 (f"W3 chain {layers}: fwd+bwd generated", t_gen, t_gen / t_engine),
+                 (f"W3 chain {layers}: fwd+bwd engine ({nodes} nodes)", t_engine, 1.0)]
+    return rows
+
+
+def main(argv):
+    sizes = (1000, 10_000) if "--quick" in argv else (1000, 10_000, 100_000)
+    rows = w1_rows() + w2_rows() + w3_rows(sizes)
+    print(f"{'workload':48} {'seconds':>12} {'ratio':>8}")
+    for name, t, ratio in rows:
+        print(f"{name:48} {t:12.3g} {ratio:8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,810 @@
+"""Compile a network to Python source: straight-line code for its forward pass and its
+value-and-gradient, that a person can read and that runs without treenet.
+
+`codegen(net, target)` returns the source of a module that imports only `math` (target
+"python": one sample, floats) or `numpy` (target "numpy": a batch at once) and defines
+
+    forward(x, p)                 the output
+    value_and_grad(x, p, d=1.0)   (output, input gradients, parameter gradients)
+
+with x and p in `net.inputs` / `net.parameters` order. For numpy, x has shape (n, n_inputs), the
+output shape (n,) or (n, k), d (the upstream derivatives) broadcasts to that shape (default ones),
+the input gradients have shape (n, n_inputs) and the parameter gradients are summed over the
+batch (each sample weighted by its d). `compiled(net, target)` executes that source, caches it
+on the network and wraps it with the engine's checks (see `Compiled`).
+
+How the code is made
+- One statement per node of the compiled graph (`net.graph`), in its topological order: the
+  value `v{i} = ...`, then, in value_and_grad, the adjoints in reverse order, `g_v{i}` summed over
+  the node's parents in the engine's order. The generator has no per-op code: each op class in
+  `treenet.ops` carries its templates (their language is in `treenet.templates`). Constants, and
+  nodes that depend on constants only, are folded into literals (`repr(float)`); nodes that do
+  not depend on an input or parameter get no adjoint.
+- The templates repeat the engine's floating-point operations in its order, so the python
+  target gives the engine's numbers to the bit. The numpy target does the same operations, but
+  numpy's exp, log, tanh and power round differently from math's in the last bit or two, which
+  a formula like 1 - tanh(big)^2 can amplify (with math's functions put in, it matches exactly).
+- The numpy target is element-wise over the batch: one array operation per node, the engine's
+  operations exactly. With `layers=True` it recovers dense layers from the graph instead: linear
+  units `p*a + p*b + ... + p` over the same arguments (two units or more, each parameter and
+  product used by its unit only; `linear` and `dense` expand to these) become one matrix product
+  `z = a @ w.T + b`, and their gradients `gz.T @ a` (the weights', summed over the batch),
+  `gz.sum(axis=0)` and `gz @ w`; the units are then columns of z. A product sums in BLAS's order,
+  not the engine's, so these agree with the engine to rounding, not to the bit (a relu deciding
+  on a value that is 0 only up to rounding could go the other way), which is why it is a choice.
+  Element-wise ops over a layer stay one call per unit.
+- Every identifier in the source is invented by the generator (x0, p3, v12, g_v12, helper
+  names from the op classes); input and parameter names, which can be any string, appear only
+  in comments and only when they are plain ASCII identifiers (not keywords).
+
+Errors. The code runs unchecked, and the python target's math functions raise on a domain error
+or an overflow. Besides, the code adds up `v - v` (0, or nan when v is not finite) over the
+output, every gradient and every argument of an op that can hide a nan or an infinity (relu,
+tanh, max, ...: ops without `code_passes_non_finite`), and raises FloatingPointError when the sum
+is not 0 (numpy: it names the samples). So whenever the engine would raise, the code raises too
+(and rarely when the engine would not: an infinite share that the engine skips because its
+upstream derivative is 0). `Compiled` then re-runs the interpreted engine on the sample, which
+raises the engine's exact EvaluationError naming the sub-expression, or gives the result.
+
+Size rule. A function holds at most `CHUNK` statements: a longer body becomes a chain of
+functions `_forward_1`, `_forward_2`, ... (each reads the leaves it uses from x and p, and the
+other values it needs from tuples the earlier parts left in a dict), so CPython's compiler never
+meets a giant function. No expression nests deeper than its op's template (long sums and
+products call helpers), so compiling never meets a RecursionError; generating and compiling are
+linear in the size of the graph, and `compiled` compiles each function on its first call only.
+Measured (benchmarks/bench_codegen.py, a loaded 2-core machine), the chain h = tanh(p*h + p) at
+1k / 10k / 100k layers (5k / 50k / 500k nodes): generating and compiling value_and_grad takes
+0.27 / 4 / 61 s, 100 to 200 engine passes; a pass then takes 0.3 / 0.6 / 0.6 of the engine's time
+(straight-line code this long runs out of the CPU's caches). So compiling pays for itself after
+a few hundred passes: the caller (predict, train) decides, by the number of passes it expects.
+
+Falling back. `codegen` raises TreenetError for a network with an op that has no templates for
+the target (a user's op), or whose templates are inherited from a class above the one that
+defines its `compute`, `vjp` or `partials` (they would describe another op). `compiled` then
+returns a `Compiled` that runs the interpreted engine, as it does for networks whose nodes hook
+`on_backward` (generated code calls no hooks)."""
+
+import keyword
+import math
+
+from .errors import EvaluationError, TreenetError
+from .nodes import Constant, NeuralNetNode, Parameter
+from .templates import fill, resolve
+
+CHUNK = 1000
+"""The most statements one generated function holds (see the size rule above)."""
+
+_GUARD_TERMS = 8  # `check = check + a - a + b - b ...`: terms per line
+
+_TARGETS = {"python": ("python", "math"), "numpy": ("array", "np")}
+
+
+# --- the public functions ---------------------------------------------------------------------
+
+def codegen(net, target="python", layers=False):
+    """The source of a module computing `net`'s forward pass and value-and-gradient. With
+    `layers` (numpy only), linear units over the same arguments are one matrix product."""
+    return _Generator(_graph_of(net), target, layers).module()
+
+
+def compiled(net, target="python", layers=False):
+    """The network's generated functions, compiled once and cached on the network (a recompile,
+    a changed constant or a new structure makes new ones)."""
+    graph = _graph_of(net)
+    _check_target(target)
+    if layers and target != "numpy":
+        raise TreenetError(f"layers=True is for the numpy target, not {target!r}")
+    key = tuple(n.value for n in graph.nodes if isinstance(n, Constant))
+    cache = net.__dict__.setdefault("_codegen_cache", {})
+    entry = cache.get((target, layers))
+    if entry is not None and entry[0] is graph and entry[1] == key:
+        return entry[2]
+    result = Compiled(net, graph, target, layers)
+    cache[(target, layers)] = (graph, key, result)
+    return result
+
+
+def _graph_of(net):
+    if not isinstance(net, NeuralNetNode):
+        raise TreenetError(f"codegen takes a network (a node), got {type(net).__name__}")
+    return net.graph
+
+
+def _check_target(target):
+    if target not in _TARGETS:
+        import difflib
+        hint = difflib.get_close_matches(str(target), list(_TARGETS), n=1)
+        raise TreenetError(f"unknown codegen target {target!r}: expected one of "
+                           f"{', '.join(map(repr, _TARGETS))}" +
+                           (f" (did you mean {hint[0]!r}?)" if hint else ""))
+
+
+# --- which ops can be generated ---------------------------------------------------------------
+
+def _owner(cls, name):
+    """The position in cls.__mro__ of the class that defines `name` (len(mro) if none does)."""
+    for k, klass in enumerate(cls.__mro__):
+        if name in klass.__dict__:
+            return k
+    return len(cls.__mro__)
+
+
+def _templates(cls, kind, n):
+    """(value template, vjp template or None, vjp_all template or None), or a reason why the op
+    cannot be generated."""
+    value = resolve(getattr(cls, "code_value", None), kind, n)
+    vjp = resolve(getattr(cls, "code_vjp", None), kind, n)
+    vjp_all = None if vjp is not None else resolve(getattr(cls, "code_vjp_all", None), kind, n)
+    if value is None or (vjp is None and vjp_all is None):
+        return f"op {cls.__name__} has no code templates for this target"
+    # templates inherited from above the class that redefines a rule describe another op
+    vjp_name = "code_vjp" if vjp is not None else "code_vjp_all"
+    if (_owner(cls, "code_value") > _owner(cls, "compute")
+            or _owner(cls, vjp_name) > min(_owner(cls, "vjp"), _owner(cls, "partials"))):
+        return (f"op {cls.__name__} redefines its rules but inherits its code templates "
+                "(give it its own code_value and code_vjp)")
+    if isinstance(vjp, tuple) and len(vjp) != n:
+        return f"op {cls.__name__} has {len(vjp)} vjp templates for {n} arguments"
+    return value, vjp, vjp_all
+
+
+def _literal(v):
+    """A float as source: repr, parenthesized when negative (so `-` never meets `-`)."""
+    if math.isfinite(v):
+        text = repr(float(v))
+    else:
+        text = "float('nan')" if v != v else "float('inf')" if v > 0 else "-float('inf')"
+    return f"({text})" if text.startswith("-") else text
+
+
+def _label(name):
+    """A user's name, for a comment, only if it is a plain ASCII identifier; else None."""
+    if (isinstance(name, str) and name.isascii() and name.isidentifier()
+            and not keyword.iskeyword(name) and len(name) <= 40):
+        return name
+    return None
+
+
+# --- the generator ----------------------------------------------------------------------------
+
+class _Statement:
+    """One line of a generated body: its text, the names it defines and the names it reads."""
+    __slots__ = ("text", "defs", "uses")
+
+    def __init__(self, text, defs=(), uses=()):
+        self.text, self.defs, self.uses = text, tuple(defs), tuple(uses)
+
+
+_FOLD_ERRORS = (ArithmeticError, ValueError)
+
+
+class _Generator:
+    """Builds the module source for one graph and target (see the module docstring)."""
+
+    def __init__(self, graph, target, layers=False):
+        _check_target(target)
+        if layers and target != "numpy":
+            raise TreenetError(f"layers=True is for the numpy target, not {target!r}")
+        self.graph, self.target = graph, target
+        self.kind, self.xp = _TARGETS[target]
+        self.array = self.kind == "array"
+        nodes, children = graph.nodes, graph.children
+        # per node: its name in the code (or its literal), its folded value, its templates
+        self.names = [None] * len(nodes)
+        self.consts = [None] * len(nodes)
+        self.templates, self.helpers = {}, {}
+        slot = {id(n): f"x{k}" for k, n in enumerate(graph.inputs)}
+        slot.update({id(n): f"p{k}" for k, n in enumerate(graph.parameters)})
+        problems, known = set(), {}
+        for i, (node, kids) in enumerate(zip(nodes, children)):
+            if kids is None:
+                if id(node) in slot:
+                    self.names[i] = slot[id(node)]
+                else:
+                    self.consts[i] = float(node.value)
+                    self.names[i] = _literal(node.value)
+                continue
+            folded = self._fold(node, kids)
+            if folded is not None:
+                self.consts[i], self.names[i] = folded, _literal(folded)
+                continue
+            key = (type(node), len(kids))
+            if key not in known:
+                known[key] = _templates(type(node), self.kind, len(kids))
+                for name, source in getattr(type(node), "code_helpers", {}).items():
+                    source = resolve(source, self.kind, len(kids))
+                    if source is not None:
+                        self.helpers[name] = source.replace("{xp}", self.xp)
+            found = known[key]
+            if isinstance(found, str):
+                problems.add(found)
+                continue
+            self.templates[i] = found
+            self.names[i] = f"v{i}"
+        if problems:
+            raise TreenetError("cannot generate code for this network: " +
+                               "; ".join(sorted(problems)))
+        self.out = len(nodes) - 1
+        self.label = [_label(getattr(n, "name", None)) for n in nodes]
+        self.layers = _find_layers(graph) if layers and self.array else []
+        self.unit = {}          # unit node -> (layer number, row)
+        self.absorbed = set()   # the products p*a inside a layer's units
+        self.layer_grad = {}    # parameter node -> its gradient, an entry of gw_L / gb_L
+        for number, (args, units) in enumerate(self.layers):
+            for row, (i, weights, bias, products) in enumerate(units):
+                self.unit[i] = (number, row)
+                self.absorbed.update(products)
+                for col, w in enumerate(weights):
+                    self.layer_grad[w] = f"gw_L{number}[{row}, {col}]"
+                self.layer_grad[bias] = f"gb_L{number}[{row}]"
+
+    def _fold(self, node, kids):
+        """The value of a scalar node whose arguments are all folded, if it is finite."""
+        if node.vector_valued or any(self.consts[j] is None for j in kids):
+            return None
+        try:
+            v = node.compute([self.consts[j] for j in kids])
+        except _FOLD_ERRORS:
+            return None  # left to run, so the error is raised when the network is evaluated
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v - v != 0:
+            return None
+        return float(v)
+
+    def _uses(self, indices):
+        return [self.names[j] for j in indices if self.consts[j] is None]
+
+    # --- statements ---------------------------------------------------------------------------
+    def _forward(self):
+        """The statements that compute every value, and the names the guard must check."""
+        graph, S, xp = self.graph, _Statement, self.xp
+        body = [S("n = x.shape[0]", ["n"])] if self.array else []
+        # the leaves are read from x and p by each function that uses them (see _function)
+        self.leaves = {}
+        present = set(graph.index)
+        for kind, leaves, col in (("x", graph.inputs, "[:, {}]" if self.array else "[{}]"),
+                                  ("p", graph.parameters, "[{}]")):
+            for k, leaf in enumerate(leaves):
+                if id(leaf) in present:
+                    label = _label(leaf.name)
+                    label = None if label == f"{kind}{k}" else label
+                    self.leaves[f"{kind}{k}"] = _comment(f"{kind}{k} = {kind}{col.format(k)}",
+                                                         label)
+        guard = _Guard(body)
+        for i, kids in enumerate(graph.children):
+            if i not in self.templates or i in self.absorbed:
+                continue
+            node = graph.nodes[i]
+            args = [self.names[j] for j in kids]
+            text = f"v{i} = " + fill(self.templates[i][0], args, xp=xp)
+            if i in self.unit:
+                number, row = self.unit[i]
+                if row == 0:
+                    body += self._layer_forward(number)
+                text = f"v{i} = z_L{number}[:, {row}]"
+                kids = ()
+                if i == self.out:
+                    body.append(S("# output"))
+                body.append(S(_comment(text, self.label[i]), [f"v{i}"], [f"z_L{number}"]))
+                continue
+            if i == self.out:
+                body.append(S("# output"))
+            body.append(S(_comment(text, self.label[i]), [f"v{i}"], self._uses(kids)))
+            if not getattr(type(node), "code_passes_non_finite", False):
+                guard.add(self._uses(kids))
+        if not self.graph.vector_output and self.consts[self.out] is None:
+            guard.add([self.names[self.out]])
+        return body, guard
+
+    def _backward(self, body, guard):
+        """The adjoint statements, appended to `body`: reverse order, shared nodes summed in the
+        engine's order, nothing for nodes that do not depend on an input or parameter."""
+        graph, S, xp, needs = self.graph, _Statement, self.xp, self.graph.needs_grad
+        if self.array:
+            shape = self._shape()
+            body.append(S(f"d = np.broadcast_to(np.asarray(d, dtype=float), {shape})",
+                          ["d"], ["d", "n"]))
+        self.defined = defined = set()
+        if not needs[self.out]:
+            return
+        body.append(S("# gradients, from the output back"))
+        body.append(S(f"g_{self.names[self.out]} = d", [f"g_{self.names[self.out]}"], ["d"]))
+        defined.add(self.out)
+        for i in reversed(graph.op_indices):
+            if not needs[i] or i not in self.templates or i in self.absorbed:
+                continue
+            if i in self.unit:
+                number, row = self.unit[i]
+                if row == 0:  # the layer's first unit: every unit's adjoint is complete
+                    self._layer_backward(number, body, guard, defined)
+                continue
+            kids = graph.children[i]
+            _, vjp, vjp_all = self.templates[i]
+            g, out = f"g_v{i}", f"v{i}"
+            args = [self.names[j] for j in kids]
+            uses = self._uses(kids) + [g, out]
+            if vjp is None:
+                body.append(S(f"s_v{i} = " + fill(vjp_all, args, g=g, out=out, xp=xp),
+                              [f"s_v{i}"], uses))
+                shares = [(f"s_v{i}[{k}]", [f"s_v{i}"]) for k in range(len(kids))]
+            else:
+                per = vjp if isinstance(vjp, tuple) else (vjp,) * len(kids)
+                shares = [(fill(t, args, g=g, out=out, i=k, xp=xp), uses)
+                          for k, t in enumerate(per)]
+            for j, (expr, reads) in zip(kids, shares):
+                if needs[j]:  # else a branch that cannot carry a gradient
+                    self._accumulate(j, expr, reads, body, defined)
+        guard.add([f"g_{self.names[i]}" for i in graph.leaf_indices
+                   if needs[i] and i in defined])
+
+    def _accumulate(self, j, expr, reads, body, defined):
+        """Add a share to node j's adjoint (its first share defines it)."""
+        name = f"g_{self.names[j]}"
+        if j not in defined:
+            defined.add(j)
+            body.append(_Statement(f"{name} = {expr}", [name], reads))
+        elif self.array:  # not +=: the array may be shared with another adjoint
+            body.append(_Statement(f"{name} = {name} + ({expr})", [name], list(reads) + [name]))
+        else:
+            body.append(_Statement(f"{name} += {expr}", [name], list(reads) + [name]))
+
+    # --- layers as matrix products (numpy, layers=True) ---------------------------------------
+    def _layer_forward(self, number):
+        """a_L: the arguments as columns; w_L, b_L: weights and biases; z_L = a_L @ w_L.T + b_L."""
+        S, L = _Statement, number
+        args, units = self.layers[number]
+        names = [self.names[j] for j in args]
+        weights = ", ".join("[" + ", ".join(self.names[w] for w in ws) + "]"
+                            for _, ws, _, _ in units)
+        biases = ", ".join(self.names[b] for _, _, b, _ in units)
+        leaves = [self.names[w] for _, ws, _, _ in units for w in ws]
+        leaves += [self.names[b] for _, _, b, _ in units]
+        out = [S(f"# a layer: {len(units)} units over {len(args)} arguments, one matrix product"),
+               S(f"a_L{L} = np.empty((n, {len(args)}))", [f"a_L{L}"], ["n"])]
+        for col, name in enumerate(names):
+            out.append(S(f"a_L{L}[:, {col}] = {name}", [f"a_L{L}"],
+                         [f"a_L{L}"] + self._uses([args[col]])))
+        out += [S(f"w_L{L} = np.array([{weights}])", [f"w_L{L}"], leaves),
+                S(f"b_L{L} = np.array([{biases}])", [f"b_L{L}"], leaves),
+                S(f"z_L{L} = a_L{L} @ w_L{L}.T + b_L{L}", [f"z_L{L}"],
+                  [f"a_L{L}", f"w_L{L}", f"b_L{L}"])]
+        return out
+
+    def _layer_backward(self, number, body, guard, defined):
+        """The units' adjoints as columns gz_L; the weights' and biases' gradients, summed over
+        the batch, are gz_L.T @ a_L and the column sums; the arguments get gz_L @ w_L."""
+        S, L = _Statement, number
+        args, units = self.layers[number]
+        body.append(S(f"gz_L{L} = np.empty((n, {len(units)}))", [f"gz_L{L}"], ["n"]))
+        for row, (i, _, _, _) in enumerate(units):
+            body.append(S(f"gz_L{L}[:, {row}] = g_v{i}", [f"gz_L{L}"], [f"gz_L{L}", f"g_v{i}"]))
+        body += [S(f"gw_L{L} = gz_L{L}.T @ a_L{L}", [f"gw_L{L}"], [f"gz_L{L}", f"a_L{L}"]),
+                 S(f"gb_L{L} = gz_L{L}.sum(axis=0)", [f"gb_L{L}"], [f"gz_L{L}"]),
+                 S(f"ga_L{L} = gz_L{L} @ w_L{L}", [f"ga_L{L}"], [f"gz_L{L}", f"w_L{L}"]),
+                 # a scalar for the guard: nan or inf if a weight's or bias's gradient is
+                 S(f"gs_L{L} = np.sum(gw_L{L}) + np.sum(gb_L{L})", [f"gs_L{L}"],
+                   [f"gw_L{L}", f"gb_L{L}"])]
+        guard.add([f"gs_L{L}"])
+        for col, j in enumerate(args):
+            if self.graph.needs_grad[j]:
+                self._accumulate(j, f"ga_L{L}[:, {col}]", [f"ga_L{L}"], body, defined)
+
+    def _shape(self):
+        width = len(self.graph.children[self.out]) if self.graph.vector_output else None
+        return "(n,)" if width is None else f"(n, {width})"
+
+    def _check(self, guard):
+        """The statement raising FloatingPointError when the guard is not 0."""
+        guard.flush()
+        if not guard.started:
+            return []
+        if self.array:
+            return [_Statement("bad = ~np.isfinite(np.broadcast_to(check, (n,)))\n"
+                               "if bad.any():\n"
+                               "    raise FloatingPointError(\"values are not finite in "
+                               "samples\", np.flatnonzero(bad))", ["bad"], ["check", "n"])]
+        return [_Statement("if check != 0:  # nan: a value was not finite\n"
+                           "    raise FloatingPointError(\"a value is not finite\")",
+                           [], ["check"])]
+
+    def _value(self):
+        """(expression of the output as returned, names it reads)."""
+        name = self.names[self.out]
+        uses = [name] if self.consts[self.out] is None else []
+        if self.array:
+            return f"np.broadcast_to({name}, {self._shape()}).copy()", uses + ["n"]
+        return name, uses
+
+    def _grads(self):
+        """(statements building the input and parameter gradients, the two expressions, the
+        names they read)."""
+        graph, S = self.graph, _Statement
+        have = {id(graph.nodes[i]): f"g_{self.names[i]}" for i in self.defined
+                if graph.children[i] is None}
+        if not self.array:
+            gx = "[" + ", ".join(have.get(id(n), "0.0") for n in graph.inputs) + "]"
+            gp = "[" + ", ".join(have.get(id(n), "0.0") for n in graph.parameters) + "]"
+            return [], gx, gp, list(have.values())
+        body = [S(f"grad_x = np.zeros((n, {len(graph.inputs)}))", ["grad_x"], ["n"]),
+                S(f"grad_p = np.zeros({len(graph.parameters)})", ["grad_p"])]
+        for i, g in self.layer_grad.items():
+            have[id(graph.nodes[i])] = g
+        for kind, leaves in (("x", graph.inputs), ("p", graph.parameters)):
+            for k, leaf in enumerate(leaves):
+                g = have.get(id(leaf))
+                if g is not None and "[" in g:  # a layer's, summed already
+                    name = g.split("[")[0]
+                    body.append(S(f"grad_p[{k}] = {g}", ["grad_p"], [name, "grad_p"]))
+                elif g is not None:
+                    text = (f"grad_x[:, {k}] = {g}" if kind == "x"
+                            else f"grad_p[{k}] = np.sum({g})")
+                    body.append(S(text, [f"grad_{kind}"], [g, f"grad_{kind}"]))
+        return body, "grad_x", "grad_p", ["grad_x", "grad_p"]
+
+    # --- the module ---------------------------------------------------------------------------
+    def module(self, which=("forward", "value_and_grad")):
+        """The module's source; `which` names the functions it defines (both by default)."""
+        graph = self.graph
+        kind = "numpy" if self.array else "python"
+        n_in, n_p = len(graph.inputs), len(graph.parameters)
+        if self.array:
+            shapes = ("x has shape (n, {0}) (a row per sample), p {1} numbers; the output has "
+                      "shape (n,) or (n, k), d broadcasts to it (default ones), the input "
+                      "gradients have shape (n, {0}) and the parameter gradients are summed "
+                      "over the batch.").format(n_in, n_p)
+        else:
+            out_text = (f"a vector of {len(graph.children[self.out])}" if graph.vector_output
+                        else "a number")
+            shapes = f"x is {n_in} numbers, p {n_p}; the output is {out_text}."
+        doc = _wrap(f"Generated by treenet.codegen (target {kind}) from a network of "
+                    f"{len(graph.nodes)} nodes: forward(x, p) gives its output, "
+                    "value_and_grad(x, p, d) also its gradients, d times the derivatives of "
+                    "the output by the inputs and by the parameters. " + shapes, 0)
+        functions = [line for name in which for line in ["", ""] + getattr(self, name)()]
+        text = "\n".join(functions)
+        parts = [f'"""{doc}"""', "", "import numpy as np" if self.array else "import math"]
+        for name in sorted(self.helpers):
+            if f"{name}(" in text:
+                parts += ["", "", self.helpers[name].rstrip("\n")]
+        return "\n".join(parts + functions) + "\n"
+
+    def forward(self):
+        """The lines of `forward(x, p)`."""
+        body, guard = self._forward()
+        body += self._check(guard)
+        value, uses = self._value()
+        body.append(_Statement(f"return {value}", [], uses))
+        return self._function("forward", "x, p", "The output for inputs x and parameters p.",
+                              body)
+
+    def value_and_grad(self):
+        """The lines of `value_and_grad(x, p, d)`."""
+        body, guard = self._forward()
+        self._backward(body, guard)
+        grad_lines, gx, gp, guses = self._grads()
+        body += self._check(guard) + grad_lines
+        value, uses = self._value()
+        body.append(_Statement(f"return {value}, {gx}, {gp}", [], uses + guses))
+        if self.graph.vector_output and not self.array:
+            d_default = "(" + ", ".join(["1.0"] * len(self.graph.children[self.out])) + ")"
+        else:
+            d_default = "1.0"
+        return self._function("value_and_grad", f"x, p, d={d_default}",
+                              "(output, d * d(output)/dx, d * d(output)/dp).", body)
+
+    def _function(self, name, signature, doc, stmts):
+        """The lines of one function, chunked (see the size rule) when the body is long: each
+        part reads the leaves it uses from x and p, and the other values it needs from the
+        tuples s[k] that earlier parts left."""
+        head = [f"def {name}({signature}):", f'    """{doc}"""']
+        wrap = []
+        if self.array:
+            head.append("    x = np.asarray(x, dtype=float)")
+            wrap = ['with np.errstate(all="ignore"):  # nan and inf are checked, not warned about']
+        if len(stmts) <= CHUNK:
+            used = {u for st in stmts for u in st.uses}
+            loads = [text for leaf, text in self.leaves.items() if leaf in used]
+            return head + _indent(wrap + _indent(loads + _lines(stmts), 4 if wrap else 0), 4)
+        pieces = [stmts[k:k + CHUNK] for k in range(0, len(stmts), CHUNK)]
+        last_use = {}
+        for c, piece in enumerate(pieces):
+            for st in piece:
+                for u in st.uses:
+                    last_use[u] = c
+        lines, calls, stored, latest = [], [], [], {}
+        d_arg = "d" if "d=" in signature else "None"
+        for c, piece in enumerate(pieces):
+            local, reads, leaves = set(), set(), {}
+            for st in piece:
+                for u in st.uses:
+                    if u in self.leaves:
+                        leaves[u] = self.leaves[u]
+                    elif u not in local and u in latest:
+                        reads.add(latest[u])
+                local.update(st.defs)
+            body = [", ".join(stored[k]) + f", = s[{k}]" for k in sorted(reads)]
+            body += list(leaves.values())
+            keep = sorted(u for u in local if last_use.get(u, -1) > c)
+            stored.append(keep)
+            for u in keep:
+                latest[u] = c
+            body += _lines(piece)
+            if keep:
+                body.append(f"s[{c}] = " + ", ".join(keep) + ",")
+            fname = f"_{name}_{c + 1}"
+            lines += [f"def {fname}(x, p, d, s):", f'    """Part {c + 1} of {name}."""']
+            lines += _indent(body, 4) + ["", ""]
+            calls.append(f"{fname}(x, p, {d_arg}, s)")
+        calls[-1] = "return " + calls[-1]
+        return lines + head + ["    s = {}"] + _indent(wrap + _indent(calls, 4 if wrap else 0), 4)
+
+
+def _find_layers(graph):
+    """[(arguments, units)]: linear units p*a + p*b + ... + p over the same arguments (at least
+    two units), each parameter and product used by its unit only, so the units are one matrix
+    product. A unit is (node, weight nodes, bias node, product nodes)."""
+    from .ops import Add, Multiply
+    nodes, children = graph.nodes, graph.children
+    parents = [0] * len(nodes)
+    for kids in children:
+        for j in kids or ():
+            parents[j] += 1
+
+    def own_parameter(j):
+        return isinstance(nodes[j], Parameter) and parents[j] == 1
+
+    groups = {}
+    for i, kids in enumerate(children):
+        if type(nodes[i]) is not Add or kids is None or len(kids) < 2 or not own_parameter(kids[-1]):
+            continue
+        args, weights = [], []
+        for m in kids[:-1]:
+            mk = children[m]
+            if type(nodes[m]) is not Multiply or len(mk) != 2 or parents[m] != 1 \
+                    or not own_parameter(mk[0]):
+                break
+            weights.append(mk[0])
+            args.append(mk[1])
+        else:
+            groups.setdefault(tuple(args), []).append((i, weights, kids[-1], kids[:-1]))
+    return [(list(args), units) for args, units in groups.items() if len(units) >= 2]
+
+
+class _Guard:
+    """Collects the names whose finiteness is checked: `check = check + a - a + ...` (each
+    `a - a` is 0, or nan when a is not finite), a line per few names."""
+
+    def __init__(self, body):
+        self.body, self.pending, self.seen, self.started = body, [], set(), False
+
+    def add(self, names):
+        for name in names:
+            if name not in self.seen:
+                self.seen.add(name)
+                self.pending.append(name)
+                if len(self.pending) >= _GUARD_TERMS:
+                    self.flush()
+
+    def flush(self):
+        if not self.pending:
+            return
+        terms = " + ".join(f"{u} - {u}" for u in self.pending)
+        if self.started:
+            self.body.append(_Statement(f"check = check + {terms}", ["check"],
+                                        self.pending + ["check"]))
+        else:
+            self.body.append(_Statement(f"check = {terms}", ["check"], list(self.pending)))
+        self.started, self.pending = True, []
+
+
+def _comment(text, label):
+    return text if label is None else f"{text}  # {label}"
+
+
+def _lines(stmts):
+    out = []
+    for st in stmts:
+        out += st.text.split("\n")
+    return out
+
+
+def _indent(lines, k):
+    pad = " " * k
+    return [pad + line if line else line for line in lines]
+
+
+def _wrap(text, indent, width=96):
+    import textwrap
+    return "\n".join(textwrap.wrap(text, width, subsequent_indent=" " * indent))
+
+
+# --- running the generated code ---------------------------------------------------------------
+
+class Compiled:
+    """A network's generated functions, checked like the engine.
+
+    `forward(x, p=None)` and `value_and_grad(x, p=None, d=None)` take x in `net.inputs` order
+    (python: a sequence of numbers; numpy: an array of shape (n, n_inputs)) and p in
+    `net.parameters` order (default: the parameters' current values); d defaults to 1 (ones).
+    When the generated code raises (a domain error, an overflow, a value that is not finite),
+    the interpreted engine re-runs the sample: it raises its own EvaluationError (numpy: for the
+    first failing sample, with `.sample` its row) or gives the result. The engine also runs
+    everything when `source` is None (`reason` says why: an op without templates, or hooks).
+    The network's leaves are left as they were, except the inputs the engine was given."""
+
+    def __init__(self, net, graph, target, layers=False):
+        self.net, self.graph, self.target = net, graph, target
+        self.reason = None
+        self._generator, self._raw = None, {}
+        if graph._hooked:
+            self.reason = "nodes of the network hook on_backward, which generated code cannot call"
+        else:
+            try:
+                self._generator = _Generator(graph, target, layers)
+            except TreenetError as exc:
+                self.reason = str(exc)
+        self._n_in, self._n_p = len(graph.inputs), len(graph.parameters)
+        self._present = {id(graph.nodes[i]) for i in graph.leaf_indices}
+
+    @property
+    def source(self):
+        """The generated module (None when the network runs on the engine)."""
+        return None if self._generator is None else self._generator.module()
+
+    def _function(self, name):
+        """The generated function `name`, compiled on first use (a big network's other
+        function is never compiled if it is never called); None on the engine."""
+        f = self._raw.get(name)
+        if f is None and self._generator is not None:
+            # only source the generator wrote, every identifier in it invented
+            namespace = {"__name__": "treenet_generated"}
+            code = compile(self._generator.module((name,)), f"<treenet.codegen {name}>", "exec")
+            exec(code, namespace)
+            f = self._raw[name] = namespace[name]
+        return f
+
+    def __repr__(self):
+        state = "generated" if self._generator is not None else f"engine ({self.reason})"
+        return f"<Compiled {self.target} {state}>"
+
+    # --- python -------------------------------------------------------------------------------
+    def forward(self, x, p=None):
+        """The output for inputs x (parameters p, default their values)."""
+        p = self._params(p)
+        if self.target == "numpy":
+            return self._batch(x, p, None)[0]
+        if self._generator is not None and self._plain(x):
+            try:
+                return self._function("forward")(x, p)
+            except (ArithmeticError, ValueError):
+                pass  # the engine says what went wrong, or disagrees that anything did
+        return self._engine(x, p, None)[0]
+
+    def value_and_grad(self, x, p=None, d=None):
+        """(output, d * d(output)/d(inputs), d * d(output)/d(parameters))."""
+        p = self._params(p)
+        if self.target == "numpy":
+            return self._batch(x, p, d if d is not None else 1.0)
+        if d is None:
+            d = [1.0] * len(self.graph.output.children) if self.graph.vector_output else 1.0
+        d = self.graph._seed(d)  # checked and made floats, as the engine's backward does
+        if self._generator is not None and self._plain(x):
+            try:
+                return self._function("value_and_grad")(x, p, d)
+            except (ArithmeticError, ValueError):
+                pass
+        return self._engine(x, p, d)
+
+    def _params(self, p):
+        if p is None:
+            return [q.value for q in self.graph.parameters]
+        try:
+            p = [float(v) for v in p]
+        except (TypeError, ValueError):
+            raise TreenetError(f"parameters must be {self._n_p} numbers, got {p!r}") from None
+        if len(p) != self._n_p:
+            raise TreenetError(f"expected {self._n_p} parameter value(s), got {len(p)}")
+        return p
+
+    def _plain(self, x):
+        """Whether x is a sequence of finite numbers of the right length (else the engine
+        reads it, and says what is wrong)."""
+        if not isinstance(x, (list, tuple)) or len(x) != self._n_in:
+            return False
+        for v in x:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v - v != 0:
+                return False
+        return True
+
+    def _engine(self, x, p, d):
+        """(value, input gradients, parameter gradients) from the interpreted engine."""
+        graph = self.graph
+        params, leaves = graph.parameters, graph.inputs + graph.parameters
+        saved = [q.value for q in params]
+        grads = [leaf.grad for leaf in leaves]
+        try:
+            for q, v in zip(params, p):
+                q.value = v
+            graph.set_inputs(x)
+            value = graph.forward()
+            if d is None:
+                return value, None, None
+            graph.zero_grad()
+            graph.backward(d)
+            gx = [n.grad if id(n) in self._present else 0.0 for n in graph.inputs]
+            return value, gx, [q.grad for q in params]
+        finally:
+            for q, v in zip(params, saved):
+                q.value = v
+            for leaf, g in zip(leaves, grads):
+                leaf.grad = g
+
+    # --- numpy --------------------------------------------------------------------------------
+    def _batch(self, x, p, d):
+        """(values, input gradients, parameter gradients summed) for a batch; d None: forward."""
+        import numpy as np
+        try:
+            x = np.asarray(x, dtype=float)
+        except (TypeError, ValueError):
+            raise TreenetError("numpy inputs must be an array of numbers of shape "
+                               f"(n, {self._n_in})") from None
+        if x.ndim != 2 or x.shape[1] != self._n_in:
+            raise TreenetError(f"numpy inputs must have shape (n, {self._n_in}), "
+                               f"got {x.shape}")
+        n = x.shape[0]
+        shape = (n, len(self.graph.output.children)) if self.graph.vector_output else (n,)
+        if d is not None:
+            try:
+                d = np.broadcast_to(np.asarray(d, dtype=float), shape)
+            except (TypeError, ValueError):
+                raise TreenetError(f"upstream derivatives must broadcast to {shape}") from None
+        rows = np.flatnonzero(~np.isfinite(x).all(axis=1))
+        result = None
+        if self._generator is not None:
+            try:
+                result = self._call(x, p, d)
+            except FloatingPointError as exc:
+                rows = np.union1d(rows, exc.args[1])
+        else:
+            rows = np.arange(n)
+        if len(rows) == 0:
+            return result
+        # the engine on each flagged sample, in order: the first failure is the error
+        found = [self._sample(x, p, d, int(i)) for i in rows]
+        ok = np.ones(n, dtype=bool)
+        ok[rows] = False
+        sub = self._call(x[ok], p, None if d is None else d[ok]) if ok.any() else None
+        values = np.zeros(shape)
+        if sub is not None:
+            values[ok] = sub[0]
+        values[rows] = [r[0] for r in found]
+        if d is None:
+            return values, None, None
+        gx = np.zeros((n, self._n_in))
+        gp = np.zeros(self._n_p) if sub is None else sub[2].copy()
+        if sub is not None:
+            gx[ok] = sub[1]
+        for i, r in zip(rows, found):
+            gx[i] = r[1]
+            gp += np.asarray(r[2])
+        return values, gx, gp
+
+    def _call(self, x, p, d):
+        if d is None:
+            return self._function("forward")(x, p), None, None
+        return self._function("value_and_grad")(x, p, d)
+
+    def _sample(self, x, p, d, i):
+        """The engine's result for row i, or its EvaluationError naming the sample."""
+        di = None if d is None else (d[i].tolist() if self.graph.vector_output else float(d[i]))
+        try:
+            return self._engine(x[i].tolist(), p, di)
+        except EvaluationError as exc:
+            text, expr = str(exc), exc.expression
+            if expr is not None and text.endswith(f" in {expr}"):
+                text = text[:-len(f" in {expr}")]
+            err = EvaluationError(f"sample {i}: {text}", expr)
+            err.sample = i
+            raise err from exc
+
+
+__all__ = ["codegen", "compiled", "Compiled", "CHUNK"]

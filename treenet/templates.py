@@ -1,0 +1,61 @@
+"""The language of the code templates that ops carry for `treenet.codegen`.
+
+An op class says how it is written in generated code with a few class attributes, beside its
+value and derivative rules (see `treenet.ops`):
+
+- `code_value`: an expression for the op's value.
+- `code_vjp`: each argument's share of the upstream derivative (the chain rule at the node): one
+  template used for every argument, or a tuple with one template per argument.
+- `code_vjp_all` (used where `code_vjp` is missing or None): one expression whose value is the
+  sequence of every argument's share, for ops whose shares have work in common (softmax).
+- `code_helpers`: {name: source} of functions the templates call, written once at the top of a
+  generated module that calls them (`{xp}` in a source is replaced by the module's name).
+- `code_passes_non_finite = True`: a nan or infinite argument always gives a nan or infinite value
+  (+, *, log, ...). For the other ops (relu(nan) is 0, tanh(inf) is 1) the generated code checks
+  that the arguments are finite, so no error the engine would raise can be hidden.
+
+Each of them may be a dict keyed by target, "python" (floats and `math`, one sample) or "array"
+(numpy now, and any array-API module later: a batch at once), when the targets differ, and a
+template may be a function of the number of arguments that returns the template (for variadic
+ops: a chain `x0 + x1 + ...` of more than a few dozen terms nests too deep for Python's compiler,
+so long sums call a helper instead). Templates are `str.format` strings over these fields:
+
+    {0}, {1}, ...   the arguments            {a:SEP}  all the arguments, joined by SEP
+    {out}           the op's value           {g}      its upstream derivative
+    {i}             (in a per-argument vjp template) the argument's position
+    {xp}            the module: `math` for python, `np` for numpy
+
+Every template must compute exactly what the op's `compute` and `vjp` compute (the same
+floating-point operations in the same order), so generated code and the engine agree to the bit
+in the python target. An op without `code_value` cannot be generated: `codegen` says so, and
+`generator.compiled` runs the interpreted engine for its network instead."""
+
+TARGETS = ("python", "array")
+
+
+def resolve(template, target, n):
+    """The template an op declares for `target` ("python" or "array") and `n` arguments."""
+    if isinstance(template, dict):
+        template = template.get(target)
+    if callable(template):
+        template = template(n)
+    return template
+
+
+class _Joined:
+    """The arguments as one format field: `{a:SEP}` joins them with SEP."""
+    __slots__ = ("items",)
+
+    def __init__(self, items):
+        self.items = items
+
+    def __format__(self, spec):
+        return (spec or ", ").join(self.items)
+
+
+def fill(template, args, **fields):
+    """The template with {0}, {1}, ... and {a:SEP} set to the argument expressions `args`."""
+    return template.format(*args, a=_Joined(args), **fields)
+
+
+__all__ = ["resolve", "fill", "TARGETS"]

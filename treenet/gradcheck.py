@@ -45,6 +45,7 @@ sympy and mpmath are imported when a check runs, not with treenet."""
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 import difflib
+import heapq
 import itertools
 import math
 
@@ -202,7 +203,9 @@ def gradcheck(node, values=None, method="all", wrt=None, component=None, rtol=1e
 def _checked_step(step):
     if step is None:
         return None
-    if isinstance(step, bool) or not isinstance(step, (int, float)):
+    if isinstance(step, bool):
+        raise TreenetError(f"step must be a positive number, got {step!r}")
+    if not isinstance(step, (int, float)):
         try:
             step = float(step)  # a numpy scalar, say
         except (TypeError, ValueError):
@@ -349,7 +352,9 @@ class _Stencil:
         for i, kids in enumerate(graph.children):
             for j in set(kids or ()):
                 self.parents[j].append(i)
-        self.evaluations = 0  # node computations, for the tests: the sum of the cones' sizes
+        self.kink_set, self._base_branch = set(kinks.indices), {}
+        self._moved = []
+        self.evaluations = 0  # node computations (the tests count them)
         self.rounding = self._rounding_weights()
 
     def _rounding_weights(self):
@@ -374,73 +379,94 @@ class _Stencil:
         out = vals[-1]
         return out[self.component] if self.graph.vector_output else out
 
-    def _cone(self, iv):
-        """The nodes downstream of node iv, in topological order."""
-        seen, todo = {iv}, [iv]
-        while todo:
-            for p in self.parents[todo.pop()]:
-                if p not in seen:
-                    seen.add(p)
-                    todo.append(p)
-        seen.discard(iv)
-        return sorted(seen)
-
     def derivative(self, v, step):
         """(Richardson value, tolerance, branch switched in the stencil?, note, step used)."""
         h = _step(v, step)
         iv = self.graph.index.get(id(v))
         if iv is None:  # a declared input the output does not read
             return 0.0, 0.0, False, "", h
-        affected = self._cone(iv)
-        kink_nodes = []
-        if self.kinks.indices:
-            cone = set(affected)
-            kink_nodes = [i for i in self.kinks.indices if i in cone]
-        base_sig = self.kinks.signature(self.base, kink_nodes)
-        rounding = sum(self.rounding[i] for i in affected)
-        try:
-            for _ in range(_SHRINKS + 1):
-                d1, d2, scale, switched = self._probe(iv, v.value, h, affected, kink_nodes,
-                                                      base_sig)
-                if d1 is None:
-                    return None, None, switched, "finite differences leave the domain", h
-                trunc = abs(d1 - d2)
-                # the value's rounding error: (4*err(d1) + err(d2))/3 <= 1.5 * rounding / h
-                noise = 3 * rounding / h + 8 * _EPS * scale / h
-                settled = trunc <= 0.05 * max(abs(d1), abs(d2)) or trunc <= 4 * noise
-                if switched or step is not None or settled:
-                    break
-                h /= 8  # not yet in the regime where Richardson's error estimate holds
-        finally:
-            for i in affected:
-                self.vals[i] = self.base[i]
-            self.vals[iv] = self.base[iv]
+        for _ in range(_SHRINKS + 1):
+            d1, d2, scale, switched, touched = self._probe(iv, v.value, h)
+            if d1 is None:
+                return None, None, switched, "finite differences leave the domain", h
+            trunc = abs(d1 - d2)
+            # rounding differs between the probes only at the nodes they recomputed; the
+            # value's share: (4*err(d1) + err(d2))/3 <= 1.5 * rounding / h
+            rounding = sum(self.rounding[i] for i in touched)
+            noise = 3 * rounding / h + 8 * _EPS * scale / h
+            settled = trunc <= 0.05 * max(abs(d1), abs(d2)) or trunc <= 4 * noise
+            if switched or step is not None or settled:
+                break
+            h /= 8  # not yet in the regime where Richardson's error estimate holds
         value = (4 * d1 - d2) / 3
         # |d1 - d2| is about 3x d1's truncation error and far more than the extrapolation's
         tolerance = 2 * trunc + noise + 1e-10 * abs(value)
         return value, tolerance, switched, "", h
 
-    def _probe(self, iv, v0, h, affected, kink_nodes, base_sig):
-        """(D(h), D(2h), the largest |output| seen, branch switched?); D is None out of the
-        domain."""
-        vals, nodes, children = self.vals, self.graph.nodes, self.graph.children
-        fs, switched = {}, False
+    def _probe(self, iv, v0, h):
+        """(D(h), D(2h), the largest |output| seen, branch switched?, the nodes recomputed); D is
+        None out of the domain."""
+        fs, switched, touched = {}, False, set()
         for k in (-2, -1, 1, 2):
-            vals[iv] = v0 + k * h
             try:
-                for i in affected:
-                    vals[i] = nodes[i].compute([vals[j] for j in children[i]])
+                changed = self._move(iv, v0 + k * h)
+                touched.update(changed)
+                fs[k] = self._output(self.vals)
+                switched = switched or self._switched(changed)
             except (ArithmeticError, ValueError):
-                return None, None, None, switched
-            self.evaluations += len(affected)
-            fs[k] = self._output(vals)
+                return None, None, None, switched, touched
+            finally:
+                for i in self._moved:
+                    self.vals[i] = self.base[i]
             if not math.isfinite(fs[k]):
-                return None, None, None, switched
-            switched = switched or self.kinks.signature(vals, kink_nodes) != base_sig
+                return None, None, None, switched, touched
         d1 = (fs[1] - fs[-1]) / ((v0 + h) - (v0 - h))  # the step actually taken, after rounding
         d2 = (fs[2] - fs[-2]) / ((v0 + 2 * h) - (v0 - 2 * h))
         scale = max(abs(self._output(self.base)), *(abs(x) for x in fs.values()))
-        return d1, d2, scale, switched
+        return d1, d2, scale, switched, touched
+
+    def _move(self, iv, x):
+        """Set node iv to x and recompute, in topological order, the nodes whose arguments
+        changed: a value that comes out the same (a saturated tanh, a dead relu, a perturbation
+        lost to rounding) stops the change there. Returns the recomputed nodes."""
+        vals, base, nodes, children, parents = (self.vals, self.base, self.graph.nodes,
+                                                self.graph.children, self.parents)
+        self._moved = moved = [iv]
+        vals[iv] = x
+        heap = list(parents[iv])
+        queued = set(heap)
+        heapq.heapify(heap)
+        while heap:
+            i = heapq.heappop(heap)
+            moved.append(i)
+            vals[i] = out = nodes[i].compute([vals[j] for j in children[i]])
+            self.evaluations += 1
+            if not _same(out, base[i]):
+                for p in parents[i]:
+                    if p not in queued:
+                        queued.add(p)
+                        heapq.heappush(heap, p)
+        return moved[1:]
+
+    def _switched(self, changed):
+        """Whether a recomputed node with branches is on another branch than at the point."""
+        kinks, vals, base, children = self.kinks, self.vals, self.base, self.graph.children
+        for i in changed:
+            if i in self.kink_set:
+                if i not in self._base_branch:
+                    self._base_branch[i] = kinks._branch(i, [base[j] for j in children[i]],
+                                                         base[i])
+                if kinks._branch(i, [vals[j] for j in children[i]], vals[i]) != \
+                        self._base_branch[i]:
+                    return True
+        return False
+
+
+def _same(a, b):
+    """a is b for the purpose of recomputing: equal, and with the same sign if 0 (1/x tells)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b and (a != 0 or math.copysign(1.0, a) == math.copysign(1.0, b))
+    return False  # a vector output: the last node, nothing above it to spare
 
 
 def _step(v, step):

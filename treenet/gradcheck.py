@@ -23,13 +23,15 @@ what the bound does not see (the engine's own forward rounding inside its local 
 Finite differences: central, at steps h and 2h with h = eps^(1/3) * max(1, |v|); the reported
 value is their Richardson extrapolation (4*D(h) - D(2h))/3, and |D(h) - D(2h)| (which is about
 three times D(h)'s truncation error) plus a rounding bound is the tolerance. The rounding bound
-is the forward pass's first-order error over the nodes downstream of the variable: each node's
+is the forward pass's first-order error over the nodes the probes recompute: each node's
 eps * (|value| + arity * sum |argument * local partial|) plus the smallest subnormal, times
 |d output / d node| (the engine's local partials and adjoints only size this eps-small
 allowance). Where D(h) and D(2h) disagree by more than 5% and more than rounding explains (a
 function that turns within the step: tanh(2.5e10*x)), h shrinks by 8 until they agree (at most 12
 times; a `step=` given is kept). Four evaluations per variable and step, each re-computing only
-the nodes downstream of the variable: the cost is the sum of those cones' sizes.
+the nodes whose arguments changed, in topological order: at most the variable's cone (the nodes
+downstream of it), and less where a value comes out the same (a saturated tanh, a perturbation
+lost to rounding), which on a deep chain is most of it.
 
 Kinks: a variable is at a kink when moving it within the finite-difference stencil switches the
 branch of a relu/abs/step/sign/max/min node (or when it sits exactly on one). Finite differences
@@ -340,9 +342,9 @@ def _within(a, b, tolerance):
 
 
 class _Stencil:
-    """Central finite differences, re-evaluating only the nodes downstream of the moved variable
-    (with the ops' `compute`, as the forward pass does): a weight of the last layer costs a few
-    nodes, not the whole network."""
+    """Central finite differences, re-evaluating only the nodes whose arguments the moved variable
+    changed (with the ops' `compute`, as the forward pass does): a weight of the last layer costs
+    a few nodes, not the whole network."""
 
     def __init__(self, graph, component, kinks):
         self.graph, self.component, self.kinks = graph, component, kinks
@@ -436,16 +438,19 @@ class _Stencil:
         heap = list(parents[iv])
         queued = set(heap)
         heapq.heapify(heap)
+        push, pop, copysign = heapq.heappush, heapq.heappop, math.copysign
         while heap:
-            i = heapq.heappop(heap)
+            i = pop(heap)
             moved.append(i)
             vals[i] = out = nodes[i].compute([vals[j] for j in children[i]])
-            self.evaluations += 1
-            if not _same(out, base[i]):
+            was = base[i]
+            # the same value stops the change; 0.0 and -0.0 are not the same to 1/x
+            if out != was or (out == 0 and copysign(1.0, out) != copysign(1.0, was)):
                 for p in parents[i]:
                     if p not in queued:
                         queued.add(p)
-                        heapq.heappush(heap, p)
+                        push(heap, p)
+        self.evaluations += len(moved) - 1
         return moved[1:]
 
     def _switched(self, changed):
@@ -460,13 +465,6 @@ class _Stencil:
                         self._base_branch[i]:
                     return True
         return False
-
-
-def _same(a, b):
-    """a is b for the purpose of recomputing: equal, and with the same sign if 0 (1/x tells)."""
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b and (a != 0 or math.copysign(1.0, a) == math.copysign(1.0, b))
-    return False  # a vector output: the last node, nothing above it to spare
 
 
 def _step(v, step):
@@ -724,10 +722,11 @@ class _Exact:
             for i, kids in enumerate(children):
                 if kids is not None:
                     reaches[i] = any([reaches[j] for j in kids])
-            zero = mpmath.mpf(0)
-            adj, size, err = [zero] * n, [zero] * n, [zero] * n  # size: the sum of |terms|
-            terms = [0] * n
-            adj[-1] = size[-1] = mpmath.mpf(1)
+            adj = [mpmath.mpf(0)] * n
+            adj[-1] = mpmath.mpf(1)
+            # the rounding bound, in float64: it only needs to be right to a factor or so
+            size, err, terms = [0.0] * n, [0.0] * n, [0] * n  # size: the sum of |terms|
+            size[-1] = 1.0
             ulps = (_PARTIAL_ULPS + 1) * _EPS
             for i in range(n - 1, -1, -1):
                 # adj[i] is complete: its additions round by an ulp of |terms| each
@@ -743,11 +742,10 @@ class _Exact:
                     if isinstance(d, mpmath.mpc) or not mpmath.isfinite(d):
                         raise TreenetError(f"the exact derivative of {type(nodes[i]).__name__} "
                                            f"is not a finite real number at this point")
-                    d = abs(d) and d  # 0 stays 0, any other number as it is
                     adj[j] += adj[i] * d
-                    term = size[i] * abs(d)
+                    term = size[i] * float(abs(d))
                     size[j] += term
-                    err[j] += err[i] * abs(d) + ulps * term + _TINY
+                    err[j] += err[i] * float(abs(d)) + ulps * term + _TINY
                     terms[j] += 1
         return {i: adj[i] for i in wanted}, {i: err[i] for i in wanted}
 
@@ -759,8 +757,9 @@ class _Exact:
         result = {}
         for v in leaves:
             i = self.index.get(id(v))
-            # doubled: the bound is first order
-            result[id(v)] = (0.0, 0.0) if i is None else (float(adj[i]), 2 * float(err[i]))
+            # doubled, as the bound is first order; an overflowed bound bounds nothing
+            bound = 2 * err[i] if i is not None and math.isfinite(err[i]) else 0.0
+            result[id(v)] = (0.0, 0.0) if i is None else (float(adj[i]), bound)
         return result
 
     def one_sided(self, leaf, delta=None, fallback=None):

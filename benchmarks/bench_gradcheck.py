@@ -1,10 +1,13 @@
 """Times treenet's gradcheck (symbolic and finite differences) and derivative on the 2-16-16-1
 tanh network written as one scalar formula (about 340 parameters), against plain sympy.diff +
-lambdify of the same expression, in the same run, and prints the ratios.
+lambdify of the same expression, in the same run, and prints the ratios; then (with --scaling)
+the cases of issue 8 that were quadratic or exponential: a 784-input dense unit, 1,000- and
+30,000-term sums, a 9-way max, and finite differences on a 10,000-layer tanh chain.
 
-    python benchmarks/bench_gradcheck.py
+    python benchmarks/bench_gradcheck.py [--scaling]
 """
 
+import sys
 import time
 
 import sympy
@@ -60,5 +63,29 @@ def main():
     print(f"largest |sympy - gradcheck symbolic| = {worst:.2g}")
 
 
+SCALING = [
+    ("input v[784]; sigmoid(linear(v))", "input v[784]\nsigmoid(linear(v))",
+     lambda n: [((i * 37) % 100) / 100 for i in range(n)], "all"),
+    ("1,000-term sum", " + ".join(f"x{i}" for i in range(1000)),
+     lambda n: [i / n for i in range(n)], "all"),
+    ("30,000-term sum", " + ".join(f"x{i}" for i in range(30000)),
+     lambda n: [i / n for i in range(n)], "symbolic"),
+    ("max of 9", "max(" + ", ".join(f"x{i}" for i in range(9)) + ")",
+     lambda n: [float(i % 4) for i in range(n)], "all"),
+    ("tanh(p*c) chain, 10,000 layers", "input x\nc = x\n" + "c = tanh(p*c)\n" * 10000 + "c",
+     lambda n: [0.3], "fd"),
+]
+
+
+def scaling():
+    for name, source, point, method in SCALING:
+        net = treenet.parse(source, seed=0)
+        t, report = timed(lambda: treenet.gradcheck(net, point(len(net.inputs)), method=method))
+        print(f"{name:34} method={method:8} {len(report):6} variables  {t:8.2f} s  "
+              f"ok={report.ok}")
+
+
 if __name__ == "__main__":
     main()
+    if "--scaling" in sys.argv[1:]:
+        scaling()

@@ -6,14 +6,32 @@ tree has one copy of a shared sub-expression per path, so sympy's diff swells an
 dozen layers, dies (see the benchmark). Instead each op's sympy twin (`to_sympy` over fresh
 symbols) is differentiated by sympy once per op and arity, and the chain rule over the DAG -- which
 is exact -- combines those partials, all evaluated in 50-digit arithmetic (mpmath) from the
-network's float64 leaf values. It reads only the graph's shape, the leaf values and the ops' sympy
-twins: nothing of the engine's `compute`, `partials`, `vjp` or `dnodes`, and no float64 rounding.
-Its cost is linear in the network (one forward and one backward sweep for every variable at once).
+network's float64 leaf values. An op of any arity (sum, product, max, min) whose 3-argument twin
+is the left fold of its 2-argument one (checked on a grid of points with ties) is evaluated as
+that fold, with the chain rule through it: sympy never sees its n-argument twin, whose
+differentiation is quadratic (a sum) to exponential (max's n-way Piecewise) in n. It reads only
+the graph's shape, the leaf values and the ops' sympy twins: nothing of the engine's `compute`,
+`partials`, `vjp` or `dnodes`, and no float64 rounding. Its cost is linear in the network and in
+each op's arity (one forward and one backward sweep for every variable at once).
+
+The backward pass rounds: a row passes when |autodiff - exact| <= rtol*|exact| + atol + a bound
+on that rounding (first order: each term of the chain rule off by a few ulps of the sum of
+|terms| behind it, each addition by an ulp of the sum of |terms| in it, each operation by the
+smallest subnormal), so a correct gradient passes at any scale, subnormals included; rtol covers
+what the bound does not see (the engine's own forward rounding inside its local partials).
 
 Finite differences: central, at steps h and 2h with h = eps^(1/3) * max(1, |v|); the reported
 value is their Richardson extrapolation (4*D(h) - D(2h))/3, and |D(h) - D(2h)| (which is about
-three times D(h)'s truncation error) plus a rounding bound is the tolerance. Four evaluations per
-variable, each re-computing only the nodes downstream of it.
+three times D(h)'s truncation error) plus a rounding bound is the tolerance. The rounding bound
+is the forward pass's first-order error over the nodes the probes recompute: each node's
+eps * (|value| + arity * sum |argument * local partial|) plus the smallest subnormal, times
+|d output / d node| (the engine's local partials and adjoints only size this eps-small
+allowance). Where D(h) and D(2h) disagree by more than 5% and more than rounding explains (a
+function that turns within the step: tanh(2.5e10*x)), h shrinks by 8 until they agree (at most 12
+times; a `step=` given is kept). Four evaluations per variable and step, each re-computing only
+the nodes whose arguments changed, in topological order: at most the variable's cone (the nodes
+downstream of it), and less where a value comes out the same (a saturated tanh, a perturbation
+lost to rounding), which on a deep chain is most of it.
 
 Kinks: a variable is at a kink when moving it within the finite-difference stencil switches the
 branch of a relu/abs/step/sign/max/min node (or when it sits exactly on one). Finite differences
@@ -22,23 +40,28 @@ derivative: for a kink exactly at the point, just below and just above it (1e-30
 inside the stencil but not at the point, at the stencil's outer points v - 2h and v + 2h, one on
 each side of it (the derivative at the point itself is the exact column). It passes when the
 backward pass agrees with the exact derivative (same kink convention) -- or, without the symbolic
-check, when it lies between the one-sided values (those at the point included)."""
+check, when it lies between the one-sided values (those at the point included).
 
-from collections.abc import Mapping
+sympy and mpmath are imported when a check runs, not with treenet."""
+
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+import difflib
+import heapq
+import itertools
 import math
 
-import mpmath
-import sympy
-
 from .derivative import scalar_root
-from .errors import TreenetError
+from .errors import EvaluationError, TreenetError
 from .graph import toposort
-from .nodes import Input, Leaf, Parameter
+from .nodes import Input, Leaf, NeuralNetNode, Parameter
 
 METHODS = ("all", "symbolic", "fd")
 _EPS = 2.0 ** -52
+_TINY = 2.0 ** -1074  # the smallest subnormal: no rounding is finer, whatever the scale
 _DPS = 50
+_PARTIAL_ULPS = 4     # an op's float64 local partial is taken to be within this many ulps
+_SHRINKS = 12         # how many times finite differences may shrink the step (by 8 each)
 
 
 @dataclass
@@ -56,6 +79,7 @@ class Row:
     right: float = None
     fd_tolerance: float = None
     note: str = ""
+    tolerance: float = None   # what |autodiff - symbolic| may be: rtol, atol and rounding
 
     @property
     def ok(self):
@@ -87,7 +111,11 @@ class GradCheck:
         for r in self.rows:
             if r.name == name:
                 return r
-        raise KeyError(name)
+        names = [r.name for r in self.rows]
+        hint = difflib.get_close_matches(str(name), names, n=1)
+        raise TreenetError(f"the report has no variable {name!r}"
+                           + (f"; did you mean {hint[0]!r}?" if hint else
+                              f" (it has: {', '.join(names) or 'none'})"))
 
     def __iter__(self):
         return iter(self.rows)
@@ -136,38 +164,33 @@ def gradcheck(node, values=None, method="all", wrt=None, component=None, rtol=1e
     """Check the backward pass at a point: a per-variable report (see the module docstring).
 
     `values`: the inputs, as for `predict` (a sequence in `.inputs` order or a mapping by name; None
-    keeps their current values); a mapping may also set parameters by name for the check. Every value is put back afterwards,
-    `.grad` included. `method`: "all", "symbolic" (no finite differences) or "fd" (no sympy).
-    `wrt`: the variables to check (names or nodes), default every input and parameter.
-    `component=k` checks output k of a vector output. A row passes when
-    |autodiff - exact| <= rtol*|exact| + atol, and |autodiff - fd| is within the finite
-    differences' own error estimate.
+    keeps their current values); a mapping may also set parameters by name for the check. Every
+    value is put back afterwards, `.grad` included. `method`: "all", "symbolic" (no finite
+    differences) or "fd" (no sympy). `wrt`: the variables to check (names or nodes, or one of
+    them), default every input and parameter; a declared input the output does not read has
+    gradient 0. `component=k` checks output k of a vector output. `step`: the finite-difference
+    step h (a positive number; default eps^(1/3) * max(1, |v|), shrunk where needed). A row
+    passes when |autodiff - exact| <= rtol*|exact| + atol + the backward pass's rounding bound,
+    and |autodiff - fd| is within the finite differences' own error estimate.
 
-    Works at any depth (nothing here recurses, and sympy only sees one op at a time); an op with
-    thousands of arguments is too large for sympy's recursion and raises TreenetError (use
-    method="fd")."""
+    Works at any depth and arity (nothing here recurses, and sympy only sees one op of at most
+    three arguments at a time, or of the arity used where an op is not a fold)."""
     if method not in METHODS:
         raise TreenetError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    step = _checked_step(step)
     graph = node.graph
     variables = list(graph.inputs) + list(graph.parameters)
     by_name = {v.name: v for v in variables}
-    if wrt is None:
-        chosen = variables
-    else:
-        chosen = []
-        for w in ([wrt] if isinstance(wrt, (str, Leaf)) else wrt):
-            leaf = by_name.get(w) if isinstance(w, str) else w
-            if leaf is None or id(leaf) not in graph.index:
-                raise TreenetError(f"{w!r} is not an input or parameter of the network")
-            chosen.append(leaf)
+    chosen = _chosen(variables, by_name, wrt)
     root = scalar_root(node, component)  # also validates `component`
     saved = [(leaf, leaf.value, leaf.grad) for leaf in variables]
     try:
-        _set_point(graph, variables, by_name, values)
-        return _check(node, graph, root, chosen, method, component, rtol, atol, step)
+        _set_point(graph, by_name, values)
+        return _check(graph, root, chosen, method, component, rtol, atol, step)
     except RecursionError:
         # the engine and the chain rule here are iterative; only sympy recurses, on one op's
-        # formula at a time, so this is an op with thousands of arguments (its lambdified code)
+        # formula at a time, so this is an op with thousands of arguments that is not a fold
+        import sympy
         sympy.core.cache.clear_cache()  # see treenet.symbolic._convert
         raise TreenetError("an op of the network has too many arguments for sympy's recursive "
                            "algorithms (Python's recursion limit was reached inside sympy); "
@@ -179,7 +202,52 @@ def gradcheck(node, values=None, method="all", wrt=None, component=None, rtol=1e
             leaf.value, leaf.grad = value, grad
 
 
-def _set_point(graph, variables, by_name, values):
+def _checked_step(step):
+    if step is None:
+        return None
+    if isinstance(step, bool):
+        raise TreenetError(f"step must be a positive number, got {step!r}")
+    if not isinstance(step, (int, float)):
+        try:
+            step = float(step)  # a numpy scalar, say
+        except (TypeError, ValueError):
+            raise TreenetError(f"step must be a positive number, got {step!r}") from None
+    if not (math.isfinite(step) and step > 0):
+        raise TreenetError(f"step must be a positive finite number, got {step!r}")
+    return float(step)
+
+
+def _chosen(variables, by_name, wrt):
+    """The leaves `wrt` names or is (every variable for None)."""
+    if wrt is None:
+        return variables
+    if isinstance(wrt, (str, NeuralNetNode)):
+        wrt = [wrt]
+    elif isinstance(wrt, (bytes, Mapping)) or not isinstance(wrt, Iterable):
+        raise TreenetError(f"wrt must be a name, an Input/Parameter node, or a list of them; "
+                           f"got {wrt!r}")
+    members = {id(v) for v in variables}
+    chosen = []
+    for w in wrt:
+        if isinstance(w, str):
+            leaf = by_name.get(w)
+            if leaf is None:
+                hint = difflib.get_close_matches(w, list(by_name), n=1)
+                raise TreenetError(f"{w!r} is not an input or parameter of the network"
+                                   + (f"; did you mean {hint[0]!r}?" if hint else
+                                      f" (they are: {', '.join(by_name) or 'none'})"))
+        elif isinstance(w, Leaf) and id(w) in members:
+            leaf = w
+        elif isinstance(w, NeuralNetNode):
+            raise TreenetError(f"{type(w).__name__} {w.name or ''} is not an input or parameter "
+                               f"of the network".replace("  ", " "))
+        else:
+            raise TreenetError(f"wrt must hold names or Input/Parameter nodes, got {w!r}")
+        chosen.append(leaf)
+    return chosen
+
+
+def _set_point(graph, by_name, values):
     if values is None:
         graph.forward()
         return
@@ -187,7 +255,7 @@ def _set_point(graph, variables, by_name, values):
         params = {k: v for k, v in values.items()
                   if k in by_name and isinstance(by_name[k], Parameter)}
         for k, v in params.items():
-            by_name[k].value = float(v)
+            by_name[k].value = _parameter_value(k, v)
         values = {k: v for k, v in values.items() if k not in params}
         if not graph.inputs and not values:
             values = ()
@@ -195,7 +263,17 @@ def _set_point(graph, variables, by_name, values):
     graph.forward()  # the point itself must evaluate
 
 
-def _check(node, graph, root, chosen, method, component, rtol, atol, step):
+def _parameter_value(name, v):
+    try:
+        x = float(v) if not isinstance(v, (bool, str, bytes)) else None
+    except (TypeError, ValueError):
+        x = None
+    if x is None or not math.isfinite(x):
+        raise EvaluationError(f"parameter {name!r}: expected a finite number, got {v!r}")
+    return x
+
+
+def _check(graph, root, chosen, method, component, rtol, atol, step):
     # the backward pass
     graph.zero_grad()
     if graph.vector_output:
@@ -204,7 +282,8 @@ def _check(node, graph, root, chosen, method, component, rtol, atol, step):
         graph.backward(seed)
     else:
         graph.backward(1.0)
-    auto = {id(v): float(v.grad) for v in chosen}
+    # a declared input the output does not read is not in the graph: its gradient is 0
+    auto = {id(v): float(v.grad) if id(v) in graph.index else 0.0 for v in chosen}
 
     exact = _Exact(root) if method != "fd" else None
     symbolic = exact.gradient(chosen) if exact else {}
@@ -215,12 +294,14 @@ def _check(node, graph, root, chosen, method, component, rtol, atol, step):
     rows = []
     for v in chosen:
         a = auto[id(v)]
-        s = symbolic.get(id(v))
+        s, rounding = symbolic.get(id(v), (None, None))
         row = Row(v.name, "input" if isinstance(v, Input) else "parameter", a, s)
+        if s is not None:
+            row.tolerance = rtol * abs(s) + atol + rounding
         exactly = id(v) in at_kink
-        switched = False
+        switched, h = False, _step(v, step)
         if method != "symbolic":
-            fd, tol, switched, note = stencil.derivative(v, step)
+            fd, tol, switched, note, h = stencil.derivative(v, step)
             row.fd, row.fd_tolerance, row.note = fd, tol, note
         kink = exactly or switched
         ref = s if s is not None else row.fd
@@ -234,9 +315,9 @@ def _check(node, graph, root, chosen, method, component, rtol, atol, step):
             if exactly:
                 row.left, row.right = at_point
             else:  # the kink is between v - 2h and v + 2h: the derivative on either side of it
-                row.left, row.right = exact.one_sided(v, 2 * _step(v, step), fallback=at_point)
+                row.left, row.right = exact.one_sided(v, 2 * h, fallback=at_point)
             if s is not None:
-                agree = row.abs_error <= rtol * abs(s) + atol
+                agree = _within(a, s, row.tolerance)
             else:
                 sides = (row.left, row.right) + at_point
                 lo, hi = min(sides), max(sides)
@@ -245,10 +326,8 @@ def _check(node, graph, root, chosen, method, component, rtol, atol, step):
             if not agree:
                 row.status = "FAIL"
         else:
-            good = True
-            if s is not None:
-                good = row.abs_error <= rtol * abs(s) + atol
-            if row.fd is not None and abs(a - row.fd) > row.fd_tolerance:
+            good = s is None or _within(a, s, row.tolerance)
+            if row.fd is not None and not _within(a, row.fd, row.fd_tolerance):
                 good = False
                 row.note = (row.note + "; " if row.note else "") + "disagrees with finite " \
                                                                   "differences"
@@ -257,64 +336,139 @@ def _check(node, graph, root, chosen, method, component, rtol, atol, step):
     return GradCheck(rows, method, rtol, atol)
 
 
+def _within(a, b, tolerance):
+    """a == b always agrees (an abs error of 0, even where the tolerance underflows)."""
+    return a == b or abs(a - b) <= tolerance
+
+
 class _Stencil:
-    """Central finite differences, re-evaluating only the nodes downstream of the moved variable
-    (with the ops' `compute`, as the forward pass does): a weight of the last layer costs a few
-    nodes, not the whole network."""
+    """Central finite differences, re-evaluating only the nodes whose arguments the moved variable
+    changed (with the ops' `compute`, as the forward pass does): a weight of the last layer costs
+    a few nodes, not the whole network."""
 
     def __init__(self, graph, component, kinks):
         self.graph, self.component, self.kinks = graph, component, kinks
-        self.base = list(graph.values)
+        self.base = graph.values
+        self.vals = list(self.base)  # the probes' working copy, put back after each variable
         self.parents = [[] for _ in graph.nodes]
         for i, kids in enumerate(graph.children):
             for j in set(kids or ()):
                 self.parents[j].append(i)
+        self.kink_set, self._base_branch = set(kinks.indices), {}
+        self._moved = []
+        self.evaluations = 0  # node computations (the tests count them)
+        self.rounding = self._rounding_weights()
+
+    def _rounding_weights(self):
+        """Each node's first-order share of the output's rounding error: eps * (|value| + arity *
+        sum |argument * partial|) + the smallest subnormal, times |d output / d node|."""
+        graph, vals = self.graph, self.base
+        adjoints = graph._adjoints or [0.0] * len(vals)
+        weights = [0.0] * len(vals)
+        for i, kids in enumerate(graph.children):
+            if kids is None or not isinstance(vals[i], float):
+                continue  # a leaf is exact; a vector output's own rounding is the scale term's
+            xs = [vals[j] for j in kids]
+            try:
+                spread = sum(abs(x * d) for x, d in zip(xs, graph.nodes[i].partials(xs, vals[i])))
+            except (NotImplementedError, ArithmeticError, ValueError, TypeError):
+                spread = sum(abs(x) for x in xs)
+            local = _EPS * (abs(vals[i]) + len(kids) * spread) + _TINY
+            weights[i] = local * abs(adjoints[i]) if math.isfinite(local) else math.inf
+        return weights
 
     def _output(self, vals):
         out = vals[-1]
         return out[self.component] if self.graph.vector_output else out
 
     def derivative(self, v, step):
-        """(Richardson value, tolerance, branch switched in the stencil?, note)."""
-        graph, vals = self.graph, list(self.base)
-        iv = graph.index[id(v)]
-        seen, todo = {iv}, [iv]
-        while todo:
-            for p in self.parents[todo.pop()]:
-                if p not in seen:
-                    seen.add(p)
-                    todo.append(p)
-        seen.discard(iv)
-        affected = sorted(seen)
-        kink_nodes = [i for i in self.kinks.indices if i in seen]
-        base_sig = self.kinks.signature(self.base, kink_nodes)
-        nodes, children = graph.nodes, graph.children
-        v0 = v.value
+        """(Richardson value, tolerance, branch switched in the stencil?, note, step used)."""
         h = _step(v, step)
-        fs, switched = {}, False
+        iv = self.graph.index.get(id(v))
+        if iv is None:  # a declared input the output does not read
+            return 0.0, 0.0, False, "", h
+        for _ in range(_SHRINKS + 1):
+            d1, d2, scale, switched, touched = self._probe(iv, v.value, h)
+            if d1 is None:
+                return None, None, switched, "finite differences leave the domain", h
+            trunc = abs(d1 - d2)
+            # rounding differs between the probes only at the nodes they recomputed; the
+            # value's share: (4*err(d1) + err(d2))/3 <= 1.5 * rounding / h
+            rounding = sum(self.rounding[i] for i in touched)
+            noise = 3 * rounding / h + 8 * _EPS * scale / h
+            settled = trunc <= 0.05 * max(abs(d1), abs(d2)) or trunc <= 4 * noise
+            if switched or step is not None or settled:
+                break
+            h /= 8  # not yet in the regime where Richardson's error estimate holds
+        value = (4 * d1 - d2) / 3
+        # |d1 - d2| is about 3x d1's truncation error and far more than the extrapolation's
+        tolerance = 2 * trunc + noise + 1e-10 * abs(value)
+        return value, tolerance, switched, "", h
+
+    def _probe(self, iv, v0, h):
+        """(D(h), D(2h), the largest |output| seen, branch switched?, the nodes recomputed); D is
+        None out of the domain."""
+        fs, switched, touched = {}, False, set()
         for k in (-2, -1, 1, 2):
-            vals[iv] = v0 + k * h
             try:
-                for i in affected:
-                    vals[i] = nodes[i].compute([vals[j] for j in children[i]])
+                changed = self._move(iv, v0 + k * h)
+                touched.update(changed)
+                fs[k] = self._output(self.vals)
+                switched = switched or self._switched(changed)
             except (ArithmeticError, ValueError):
-                return None, None, switched, "finite differences leave the domain"
-            fs[k] = self._output(vals)
+                return None, None, None, switched, touched
+            finally:
+                for i in self._moved:
+                    self.vals[i] = self.base[i]
             if not math.isfinite(fs[k]):
-                return None, None, switched, "finite differences leave the domain"
-            switched = switched or self.kinks.signature(vals, kink_nodes) != base_sig
+                return None, None, None, switched, touched
         d1 = (fs[1] - fs[-1]) / ((v0 + h) - (v0 - h))  # the step actually taken, after rounding
         d2 = (fs[2] - fs[-2]) / ((v0 + 2 * h) - (v0 - 2 * h))
-        value = (4 * d1 - d2) / 3
         scale = max(abs(self._output(self.base)), *(abs(x) for x in fs.values()))
-        # |d1 - d2| is about 3x d1's truncation error and far more than the extrapolation's;
-        # the rounding in f, amplified by 1/h, bounds the rest
-        tolerance = 2 * abs(d1 - d2) + 8 * _EPS * scale / h + 1e-10 * abs(value)
-        return value, tolerance, switched, ""
+        return d1, d2, scale, switched, touched
+
+    def _move(self, iv, x):
+        """Set node iv to x and recompute, in topological order, the nodes whose arguments
+        changed: a value that comes out the same (a saturated tanh, a dead relu, a perturbation
+        lost to rounding) stops the change there. Returns the recomputed nodes."""
+        vals, base, nodes, children, parents = (self.vals, self.base, self.graph.nodes,
+                                                self.graph.children, self.parents)
+        self._moved = moved = [iv]
+        vals[iv] = x
+        heap = list(parents[iv])
+        queued = set(heap)
+        heapq.heapify(heap)
+        push, pop, copysign = heapq.heappush, heapq.heappop, math.copysign
+        while heap:
+            i = pop(heap)
+            moved.append(i)
+            vals[i] = out = nodes[i].compute([vals[j] for j in children[i]])
+            was = base[i]
+            # the same value stops the change; 0.0 and -0.0 are not the same to 1/x
+            if out != was or (out == 0 and copysign(1.0, out) != copysign(1.0, was)):
+                for p in parents[i]:
+                    if p not in queued:
+                        queued.add(p)
+                        push(heap, p)
+        self.evaluations += len(moved) - 1
+        return moved[1:]
+
+    def _switched(self, changed):
+        """Whether a recomputed node with branches is on another branch than at the point."""
+        kinks, vals, base, children = self.kinks, self.vals, self.base, self.graph.children
+        for i in changed:
+            if i in self.kink_set:
+                if i not in self._base_branch:
+                    self._base_branch[i] = kinks._branch(i, [base[j] for j in children[i]],
+                                                         base[i])
+                if kinks._branch(i, [vals[j] for j in children[i]], vals[i]) != \
+                        self._base_branch[i]:
+                    return True
+        return False
 
 
 def _step(v, step):
-    """The finite-difference step h for variable v (the stencil is v +- h, v +- 2h)."""
+    """The first finite-difference step h for variable v (the stencil is v +- h, v +- 2h)."""
     return step if step is not None else _EPS ** (1 / 3) * max(1.0, abs(v.value))
 
 
@@ -332,8 +486,11 @@ class _Kinks:
     @classmethod
     def _branchy(cls, op):
         n = len(op.children)
+        if n > 2 and _folds(op):
+            n = 2  # its twin is the fold of the binary one: branchy exactly when that one is
         key = (type(op), n)
         if key not in cls._cache:
+            import sympy
             syms = sympy.symbols(f"a0:{n}", real=True)
             try:
                 expr = op.to_sympy(list(syms))
@@ -395,12 +552,148 @@ class _Kinks:
         return result
 
 
+class _TwinRule:
+    """An op's exact local rule at one arity from its sympy twin over fresh symbols: the value
+    lambdified to mpmath, and each partial sympy's diff of it (built on first use)."""
+
+    def __init__(self, op, n):
+        import sympy
+        self.op = op
+        self.syms = sympy.symbols(f"a0:{n}", real=True)
+        self.expr = op.to_sympy(list(self.syms))
+        self.value = sympy.lambdify(self.syms, self.expr, modules="mpmath")
+        self._partials = [None] * n
+
+    def _partial(self, k):
+        if self._partials[k] is None:
+            import sympy
+            d = sympy.diff(self.expr, self.syms[k])
+            if d.has(sympy.DiracDelta, sympy.Heaviside):
+                # sympy's sign, Heaviside, Max... : not the engine's kink conventions
+                raise TreenetError(f"sympy's derivative of {type(self.op).__name__}'s sympy "
+                                   f"twin is {d}: write the twin as a Piecewise that follows "
+                                   f"the engine's kink conventions")
+            self._partials[k] = sympy.lambdify(self.syms, d, modules="mpmath")
+        return self._partials[k]
+
+    def partials(self, xs, wanted):
+        """[d value / d xs[k] where wanted[k], else None]."""
+        out = []
+        for k, w in enumerate(wanted):
+            if not w:
+                out.append(None)
+                continue
+            try:
+                out.append(self._partial(k)(*xs))
+            except ZeroDivisionError:
+                out.append(_at_point(self.op, k, xs))
+        return out
+
+
+class _FoldRule:
+    """An op of n > 2 arguments as the left fold of its binary rule, f(f(f(a, b), c), d)...:
+    the value, and the partials by the chain rule back through the fold (linear in n)."""
+
+    def __init__(self, binary):
+        self.binary = binary
+
+    def _accumulated(self, xs):
+        import mpmath
+        accs = [xs[0]]
+        for x in xs[1:]:
+            accs.append(mpmath.mpf(self.binary.value(accs[-1], x)))
+        return accs
+
+    def value(self, *xs):
+        return self._accumulated(xs)[-1]
+
+    def partials(self, xs, wanted):
+        import mpmath
+        accs = self._accumulated(xs)
+        out = [None] * len(xs)
+        g = mpmath.mpf(1)
+        for k in range(len(xs) - 1, 0, -1):
+            if not g:  # nothing reaches the earlier arguments (max's unselected ones)
+                for j in range(k + 1):
+                    out[j] = 0 if wanted[j] else None
+                return out
+            left, right = self.binary.partials([accs[k - 1], xs[k]], (True, wanted[k]))
+            if wanted[k]:
+                out[k] = g * right
+            g = g * left
+        if wanted[0]:
+            out[0] = g
+        return out
+
+
+_RULES = {}
+_FOLDS = {}
+
+
+def _rule(op, n):
+    """The exact local rule of op with n arguments (see the module docstring), built once."""
+    key = (type(op), n)
+    rule = _RULES.get(key)
+    if rule is None:
+        rule = _FoldRule(_rule(op, 2)) if n > 2 and _folds(op) else _TwinRule(op, n)
+        _RULES[key] = rule
+    return rule
+
+
+def _folds(op):
+    """Whether op takes any number of arguments and its 3-argument twin is the left fold of its
+    binary one: value and partials equal on a grid of points with ties (kinks) and zeros."""
+    cls = type(op)
+    if cls not in _FOLDS:
+        lo, hi = cls.arity_range()
+        _FOLDS[cls] = hi is None and lo <= 2 and _fold_agrees(op)
+    return _FOLDS[cls]
+
+
+def _fold_agrees(op):
+    import mpmath
+    try:
+        three, fold = _TwinRule(op, 3), _FoldRule(_rule(op, 2))
+        if isinstance(three.expr, list):
+            return False  # a vector output
+    except (NotImplementedError, TypeError, ValueError):
+        return False
+    compared = 0
+    with mpmath.workdps(_DPS):
+        grid = [mpmath.mpf(v) for v in (-1.5, 0, 0.5, 2)]
+        for xs in itertools.product(grid, repeat=3):
+            try:
+                ours = [fold.value(*xs)] + fold.partials(list(xs), (True,) * 3)
+                theirs = [three.value(*xs)] + three.partials(list(xs), (True,) * 3)
+            except (ArithmeticError, ValueError, TypeError):
+                continue  # out of the op's domain there
+            if any(abs(mpmath.mpf(a) - mpmath.mpf(b)) > mpmath.mpf(10) ** (10 - _DPS) *
+                   (1 + abs(mpmath.mpf(b))) for a, b in zip(ours, theirs)):
+                return False
+            compared += 1
+    return compared > 0
+
+
+def _at_point(op, k, xs):
+    """Partial k of op at xs, with the other arguments put in before differentiating: the general
+    rule can divide by 0 where the particular one does not (sympy's d/da a^b is b*a^b/a, which at
+    a = 0 with b = 2 must be 2*a = 0)."""
+    import mpmath
+    import sympy
+
+    def exact(v):
+        return sympy.Integer(int(v)) if v == int(v) else sympy.Float(mpmath.nstr(v, _DPS), _DPS)
+    syms = sympy.symbols(f"a0:{len(xs)}", real=True)
+    expr = op.to_sympy(list(syms)).subs({s: exact(v) for j, (s, v) in enumerate(zip(syms, xs))
+                                         if j != k})
+    d = sympy.diff(expr, syms[k]).subs(syms[k], exact(xs[k]))
+    return mpmath.mpf(sympy.N(d, _DPS)) if d.is_real else mpmath.mpf("nan")
+
+
 class _Exact:
     """The exact derivative of a scalar network by the chain rule over its DAG, with each op's
     partials from sympy's diff of its sympy twin, evaluated with mpmath (see the module
     docstring)."""
-
-    _rules = {}
 
     def __init__(self, root):
         self.nodes, index = toposort(root)
@@ -408,34 +701,11 @@ class _Exact:
                          for n in self.nodes]
         self.index = index
 
-    @classmethod
-    def _rule(cls, op, n):
-        """(value function, [partial function per argument]) for op with n arguments, built from
-        sympy once and kept."""
-        key = (type(op), n)
-        rule = cls._rules.get(key)
-        if rule is None:
-            syms = sympy.symbols(f"a0:{n}", real=True)
-            expr = op.to_sympy(list(syms))
-            value = sympy.lambdify(syms, expr, modules="mpmath")
-            partials = [None] * n
-
-            def partial(k, expr=expr, syms=syms, partials=partials):
-                if partials[k] is None:
-                    d = sympy.diff(expr, syms[k])
-                    if d.has(sympy.DiracDelta, sympy.Heaviside):
-                        # sympy's sign, Heaviside, Max... : not the engine's kink conventions
-                        raise TreenetError(f"sympy's derivative of {type(op).__name__}'s sympy "
-                                           f"twin is {d}: write the twin as a Piecewise that "
-                                           f"follows the engine's kink conventions")
-                    partials[k] = sympy.lambdify(syms, d, modules="mpmath")
-                return partials[k]
-            rule = cls._rules[key] = (value, partial)
-        return rule
-
     def _sweep(self, wanted, shift=None):
-        """{index: exact derivative} for the leaves at `wanted` indices; `shift` = (index, delta)
-        moves one leaf by delta (in 50-digit arithmetic) first."""
+        """({index: exact derivative}, {index: bound on the backward pass's rounding}) for the
+        leaves at `wanted` indices; `shift` = (index, delta) moves one leaf by delta (in 50-digit
+        arithmetic) first."""
+        import mpmath
         nodes, children = self.nodes, self.children
         n = len(nodes)
         with mpmath.workdps(_DPS):
@@ -447,65 +717,64 @@ class _Exact:
                     if shift is not None and shift[0] == i:
                         vals[i] += shift[1]
                 else:
-                    value, _ = self._rule(node, len(kids))
-                    vals[i] = mpmath.mpf(value(*[vals[j] for j in kids]))
+                    vals[i] = mpmath.mpf(_rule(node, len(kids)).value(*[vals[j] for j in kids]))
             reaches = [i in wanted for i in range(n)]
             for i, kids in enumerate(children):
                 if kids is not None:
-                    reaches[i] = any(reaches[j] for j in kids)
+                    reaches[i] = any([reaches[j] for j in kids])
             adj = [mpmath.mpf(0)] * n
             adj[-1] = mpmath.mpf(1)
+            # the rounding bound, in float64: it only needs to be right to a factor or so
+            size, err, terms = [0.0] * n, [0.0] * n, [0] * n  # size: the sum of |terms|
+            size[-1] = 1.0
+            ulps = (_PARTIAL_ULPS + 1) * _EPS
             for i in range(n - 1, -1, -1):
+                # adj[i] is complete: its additions round by an ulp of |terms| each
+                err[i] += max(terms[i] - 1, 0) * _EPS * size[i]
                 kids = children[i]
                 if kids is None or not reaches[i] or not adj[i]:
                     continue
-                _, partial = self._rule(nodes[i], len(kids))
                 xs = [vals[j] for j in kids]
-                for k, j in enumerate(kids):
-                    if reaches[j]:
-                        try:
-                            d = partial(k)(*xs)
-                        except ZeroDivisionError:
-                            d = self._at_point(nodes[i], k, xs)
-                        if isinstance(d, mpmath.mpc) or not mpmath.isfinite(d):
-                            raise TreenetError(f"the exact derivative of "
-                                               f"{type(nodes[i]).__name__} is not a finite real "
-                                               f"number at this point")
-                        adj[j] += adj[i] * d
-        return {i: adj[i] for i in wanted}
-
-    @staticmethod
-    def _at_point(op, k, xs):
-        """Partial k of op at xs, with the other arguments put in before differentiating: the
-        general rule can divide by 0 where the particular one does not (sympy's d/da a^b is
-        b*a^b/a, which at a = 0 with b = 2 must be 2*a = 0)."""
-        def exact(v):
-            return sympy.Integer(int(v)) if v == int(v) else sympy.Float(mpmath.nstr(v, _DPS), _DPS)
-        syms = sympy.symbols(f"a0:{len(xs)}", real=True)
-        expr = op.to_sympy(list(syms)).subs({s: exact(v) for j, (s, v) in enumerate(zip(syms, xs))
-                                             if j != k})
-        d = sympy.diff(expr, syms[k]).subs(syms[k], exact(xs[k]))
-        return mpmath.mpf(sympy.N(d, _DPS)) if d.is_real else mpmath.mpf("nan")
+                wanted_kids = [reaches[j] for j in kids]
+                for j, d in zip(kids, _rule(nodes[i], len(kids)).partials(xs, wanted_kids)):
+                    if d is None:
+                        continue
+                    if isinstance(d, mpmath.mpc) or not mpmath.isfinite(d):
+                        raise TreenetError(f"the exact derivative of {type(nodes[i]).__name__} "
+                                           f"is not a finite real number at this point")
+                    adj[j] += adj[i] * d
+                    term = size[i] * float(abs(d))
+                    size[j] += term
+                    err[j] += err[i] * float(abs(d)) + ulps * term + _TINY
+                    terms[j] += 1
+        return {i: adj[i] for i in wanted}, {i: err[i] for i in wanted}
 
     def gradient(self, leaves):
-        """{id(leaf): float} for each leaf (0.0 for leaves the output does not read)."""
+        """{id(leaf): (derivative, rounding bound)} as floats for each leaf ((0.0, 0.0) for
+        leaves the output does not read)."""
         wanted = {self.index[id(v)] for v in leaves if id(v) in self.index}
-        adj = self._sweep(wanted)
-        return {id(v): float(adj[self.index[id(v)]]) if id(v) in self.index else 0.0
-                for v in leaves}
+        adj, err = self._sweep(wanted)
+        result = {}
+        for v in leaves:
+            i = self.index.get(id(v))
+            # doubled, as the bound is first order; an overflowed bound bounds nothing
+            bound = 2 * err[i] if i is not None and math.isfinite(err[i]) else 0.0
+            result[id(v)] = (0.0, 0.0) if i is None else (float(adj[i]), bound)
+        return result
 
     def one_sided(self, leaf, delta=None, fallback=None):
         """(derivative at value - delta, at value + delta). By default delta is 1e-30 relative,
         far below float64 resolution: the one-sided derivatives at the point, which only a kink
         exactly there separates. Where value +- delta is outside the domain, `fallback`."""
+        import mpmath
         i = self.index.get(id(leaf))
         if i is None:
             return 0.0, 0.0
         if delta is None:
             delta = mpmath.mpf("1e-30") * max(1, abs(leaf.value))
         try:
-            below = self._sweep({i}, (i, -mpmath.mpf(delta)))[i]
-            above = self._sweep({i}, (i, mpmath.mpf(delta)))[i]
+            below = self._sweep({i}, (i, -mpmath.mpf(delta)))[0][i]
+            above = self._sweep({i}, (i, mpmath.mpf(delta)))[0][i]
         except (TreenetError, ArithmeticError, ValueError):
             if fallback is None:
                 raise

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+import treenet
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -89,3 +91,22 @@ def test_demo_runs_and_prints_the_trained_network(capsys):
     rows = [line.split() for line in table[:4]]
     assert [round(float(row[-1])) for row in rows] == [int(float(row[-2])) for row in rows]
     assert run(["sigmoid(x +", "--quiet"]) == 2
+
+
+def test_demo_refuses_a_save_path_in_a_missing_folder_before_training(capsys, tmp_path):
+    # issue 7: `--save missing/dir/x.tn` failed with a raw error after the whole training run
+    from treenet.demo import run
+    target = tmp_path / "missing" / "dir" / "x.tn"
+    assert run(["--quiet", "--save", str(target)]) == 2
+    out, err = capsys.readouterr()
+    assert "does not exist" in err and str(target) in err and "Traceback" not in err
+    assert "training:" not in out  # refused before anything was trained
+    assert not (tmp_path / "missing").exists()
+
+
+def test_demo_saves_where_asked(capsys, tmp_path):
+    from treenet.demo import run
+    target = tmp_path / "xor.tn"
+    assert run(["--quiet", "--epochs", "5", "--save", str(target)]) in (0, 1)
+    assert f"saved to {target}" in capsys.readouterr().out
+    assert treenet.load(target).funcify() != ""

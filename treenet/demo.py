@@ -62,6 +62,12 @@ def run(argv=None):
     except treenet.ParseError as exc:
         print(f"treenet: cannot parse the network:\n{exc}", file=sys.stderr)
         return 2
+    if args.save:
+        try:  # before training: a bad path must not cost the training run
+            treenet.io.check_save_path(args.save)
+        except treenet.TreenetError as exc:
+            print(f"treenet: {exc}", file=sys.stderr)
+            return 2
     names = [i.name for i in net.inputs]
     if len(names) != 2:
         print(f"treenet: the {args.task} task has inputs x and y; this network has {names}",
@@ -103,7 +109,11 @@ def run(argv=None):
         if getattr(result, "ok", True) is False:
             status = 1
     if args.save:
-        net.save(args.save)
+        try:
+            net.save(args.save)
+        except treenet.TreenetError as exc:  # the folder went away during training, say
+            print(f"treenet: {exc}", file=sys.stderr)
+            return 1
         print(f"saved to {args.save}")
     return status
 

@@ -217,8 +217,15 @@ def _write_stream(stream, text):
         stream.write(text.encode("utf-8"))
 
 
-def _write_file(path, text):
-    """Write to a fresh temp file beside `path`, then rename it over `path` (atomic)."""
+def check_save_path(path):
+    """Raise the FileError `save(net, path)` would raise for the place itself (a folder, a missing
+    folder), so a caller can refuse a bad target before spending time on training."""
+    path = _fspath(path, "save")
+    _target_folder(path)
+    return path
+
+
+def _target_folder(path):
     folder, base = os.path.split(path)
     folder = folder or os.curdir
     if not base:
@@ -228,6 +235,12 @@ def _write_file(path, text):
                         f"{os.path.join(path, 'net.tn')!r}", path)
     if not os.path.isdir(folder):
         raise FileError(f"cannot save to {path!r}: the folder {folder!r} does not exist", path)
+    return folder, base
+
+
+def _write_file(path, text):
+    """Write to a fresh temp file beside `path`, then rename it over `path` (atomic)."""
+    folder, base = _target_folder(path)
     try:
         fd, tmp = _create_temp(folder, base)
     except OSError as exc:

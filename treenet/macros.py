@@ -11,7 +11,6 @@ class Linear(Macro):
 
     call = "linear"
     arity = (1, None)
-    formula = "linear(a, b, ...) = p*a + p*b + ... + p"
 
     def expand(self):
         terms = [Multiply([Parameter(), child]) for child in self.children]

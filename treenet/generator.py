@@ -398,7 +398,7 @@ class _Generator:
                     label = None if label == f"{kind}{k}" else label
                     self.leaves[f"{kind}{k}"] = _comment(f"{kind}{k} = {kind}{col.format(k)}",
                                                          label)
-        guard = _Guard(body)
+        guard = _Guard(body, getattr(self, "_summed", False))
         for i, kids in enumerate(graph.children):
             if i not in self.templates or i in self.absorbed:
                 continue
@@ -462,8 +462,9 @@ class _Generator:
             for j, (expr, reads) in zip(kids, shares):
                 if needs[j]:  # else a branch that cannot carry a gradient
                     self._accumulate(j, expr, reads, body, defined)
+        skip = getattr(self, "_unguarded", ())
         guard.add([f"g_{self.names[i]}" for i in graph.leaf_indices
-                   if needs[i] and i in defined])
+                   if needs[i] and i in defined and f"g_{self.names[i]}" not in skip])
 
     def _accumulate(self, j, expr, reads, body, defined):
         """Add a share to node j's adjoint (its first share defines it)."""
@@ -596,16 +597,24 @@ class _Generator:
                 parts += ["", "", self.helpers[name].rstrip("\n")]
         return "\n".join(parts + functions) + "\n"
 
-    def sample_step(self):
+    def sample_step(self, guard_parameters=True, summed=False):
         """One sample's value and gradient as lines for a loop to inline (treenet.steps): (the
         forward lines, the backward lines, seeded by the name `d`, the output's name, the
         parameters' gradient names or "0.0"), or None when the output is folded or needs no
         gradient. The lines leave `check` 0, or nan when a value the engine checks is not
-        finite. Python target, unchunked; the leaves are the names x0, x1, ... and p0, p1, ..."""
+        finite (the parameters' gradients only if `guard_parameters`: an update that checks its
+        new values checks them). Python target, unchunked; the leaves are the names x0, x1, ...
+        and p0, p1, ... With `summed`, `check` is the sum of the checked values instead (not
+        finite when one is not, and, rarely, when the sum overflows: a caller that re-runs the
+        engine then loses only time)."""
         if self.array or self.consts[self.out] is not None or not self.graph.needs_grad[self.out]:
             return None
+        self._summed = summed
         body, guard = self._forward()
         cut = len(body)
+        if not guard_parameters:
+            self._unguarded = {f"g_{self.names[self.graph.index[id(q)]]}"
+                               for q in self.graph.parameters if id(q) in self.graph.index}
         self._backward(body, guard)
         if not self._check(guard):  # (it flushes the guard's last line into the body)
             body.insert(0, _Statement("check = 0.0", ["check"]))
@@ -720,8 +729,9 @@ class _Guard:
     """Collects the names whose finiteness is checked: `check = check + a - a + ...` (each
     `a - a` is 0, or nan when a is not finite), a line per few names."""
 
-    def __init__(self, body):
+    def __init__(self, body, summed=False):
         self.body, self.pending, self.seen, self.started = body, [], set(), False
+        self.summed = summed  # `check = a + b + ...`: cheaper, see _Generator.sample_step
 
     def add(self, names):
         for name in names:
@@ -734,7 +744,7 @@ class _Guard:
     def flush(self):
         if not self.pending:
             return
-        terms = " + ".join(f"{u} - {u}" for u in self.pending)
+        terms = " + ".join(self.pending if self.summed else (f"{u} - {u}" for u in self.pending))
         if self.started:
             self.body.append(_Statement(f"check = check + {terms}", ["check"],
                                         self.pending + ["check"]))

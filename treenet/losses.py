@@ -382,6 +382,8 @@ def _number(x, what):
 
 def _scalar(target):
     """A target for a single-number prediction: a number (or a list holding one number)."""
+    if target.__class__ is float and target - target == 0:
+        return target  # the common case, without the checks below
     if _is_vector(target):
         if len(target) != 1:
             raise TreenetError(f"a network with one output needs one number as its target, got "

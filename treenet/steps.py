@@ -31,6 +31,7 @@ optimizer that overrides `step`, a network whose output needs no gradient, and (
 `generator.worth_generating`) when the size rule says generating would not pay."""
 
 from numbers import Real
+import re
 import weakref
 
 from . import generator as _generator
@@ -151,12 +152,13 @@ class _PythonEpochs:
 
     def __init__(self, main, graph, loss, opt, params, activation, batch_size, data):
         gen = _generator_for(graph, "python")
-        parts = gen.sample_step()
+        self.opt, self.params = opt, params
+        self.update = opt if opt.code() is not None else _Rule(opt)
+        # an update of its own checks its new values, which checks the gradients it reads
+        parts = gen.sample_step(guard_parameters=self.update is not opt, summed=True)
         if parts is None:
             raise _NoCode
         forward, backward, z, grads = parts
-        self.opt, self.params = opt, params
-        self.update = opt if opt.code() is not None else _Rule(opt)
         vector = graph.vector_output
         code = None if vector or not _builtin(loss) else loss.code(activation is not None)
         namespace = {"__name__": "treenet_generated", "_number": _number, "_scaled": _scaled,
@@ -168,10 +170,11 @@ class _PythonEpochs:
             if loss.classification:
                 namespace["_correct"] = loss.correct
                 namespace["_activation"] = activation or (lambda v: v)
-        self.targets = [t for _, t in data]
+        targets = [t for _, t in data]
         if code is not None:
-            self.targets = [_losses._scalar(t) for t in self.targets]
-        self.rows = [row for row, _ in data]
+            targets = [_losses._scalar(t) for t in targets]
+        self.samples = [(*row, t) for (row, _), t in zip(data, targets)]
+        self.batch = batch_size
         where = {id(n): k for k, n in enumerate(graph.inputs)}
         unpack = [f"x{where[id(n)]}" if id(n) in where else "_" for n in main.inputs]
         width = len(graph.output.children) if vector else None
@@ -190,21 +193,17 @@ class _PythonEpochs:
         names = [f"p{k}" for k in range(n)]
         memory = self.update.code_memory
         prelude, per_param, extra = self.update.code()
-        head = ["def epoch(X, T, order, pos, p, r, mem, total, hits, t):",
-                '    """Train from order[pos] to the end; (position reached, total, hits, t)."""']
+        head = ["def epoch(seq, pos, p, r, mem, total, hits, t):",
+                '    """Train on seq, the samples from order[pos] on, in order; (the position reached, '
+                'total, hits, t)."""']
         body = []
         if n:
             body.append(", ".join(names) + ", = p")
             body.append(", ".join(f"r{k}" for k in range(n)) + ", = r")
             for j, part in enumerate(memory):
                 body.append(", ".join(f"m_{part}{k}" for k in range(n)) + f", = mem[{j}]")
-        body.append("end = len(order)")
-        # one sample: inputs, forward, loss, backward, checks
-        sample = []
-        if unpack:
-            sample.append(", ".join(unpack) + ", = X[k]")
-        sample.append("tk = T[k]")
-        sample += forward
+        body += ["base = pos", "end = pos + len(seq)"]
+        sample = list(forward)
         if code is not None:
             lines, hit = code
             sample += [line.format(z=z, t="tk") for line in lines]
@@ -219,12 +218,19 @@ class _PythonEpochs:
         else:
             sample.append(f"d = _scaled(dl, {width}, {scale})")
         sample += backward
-        finite = "check + l - l" + (" + d - d" if width is None else "")
-        sample += [f"if {finite} != 0:", "    raise FloatingPointError('not finite')"]
+        # `check` sums what must be finite (a sum that overflows is a false alarm: the engine
+        # then runs the batch, with the same numbers): not finite when one of them is not
+        finite = ["check", "l"] + (["d"] if width is None else [])
+        if batch > 1:
+            sample += ["c = " + " + ".join(finite), "if c - c != 0:",
+                       "    raise FloatingPointError('not finite')"]
+        sample, alias = _propagate_copies(sample)
+        grads = [alias.get(g, g) for g in grads]
         # the update from the gradients g (the batch's sums G when batch > 1)
         g_names = grads if batch == 1 else [f"G{k}" for k in range(n)]
-        update = ["tn = t + 1"] + prelude
-        checks = []
+        counted = any("tn" in line for line in prelude + per_param)
+        update = (["tn = t + 1"] if counted else []) + prelude
+        checks = [alias.get(f, f) for f in finite] if batch == 1 else []
         for k in range(n):
             fields = {"p": f"p{k}", "g": g_names[k], "r": f"r{k}", "new": f"n{k}"}
             for part in memory:
@@ -238,20 +244,23 @@ class _PythonEpochs:
                 update.append(f"e{k}_{e} = " + expr.format(**fields))
                 checks.append(f"e{k}_{e}")
         for start in range(0, len(checks), 8):
-            terms = " + ".join(f"{c} - {c}" for c in checks[start:start + 8])
-            update.append(f"ck = {terms}" if start == 0 else f"ck = ck + {terms}")
+            terms = " + ".join(checks[start:start + 8])
+            update.append(f"c = {terms}" if start == 0 else f"c = c + {terms}")
         if checks:
-            update += ["if ck != 0:", "    raise FloatingPointError('step not finite')"]
+            update += ["if c - c != 0:", "    raise FloatingPointError('not finite')"]
         for k in range(n):
             update.append(f"p{k} = n{k}" + "".join(f"; m_{part}{k} = nm_{part}{k}"
                                                    for part in memory))
-        update.append("t = tn")
-        loop = ["while pos < end:"]
+        if counted:
+            update.append("t = tn")
+        unpack = ", ".join(unpack + ["tk"])
         if batch == 1:
             tail = ["total += l"] + ([f"hits += {hit}"] if hit is not None else [])
-            loop += _indent(["k = order[pos]"] + sample + update + tail + ["pos += 1"])
+            loop = [f"for {unpack} in seq:"] + _indent(sample + update + tail + ["pos += 1"])
         else:
-            inner = (["k = order[q]"] + sample + [f"G{k} += {g}" for k, g in enumerate(grads)]
+            loop = ["while pos < end:"]
+            inner = ([f"{unpack} = seq[q - base]"] + sample
+                     + [f"G{k} += {g}" for k, g in enumerate(grads)]
                      + ["bt += l"] + ([f"bh += {hit}"] if hit is not None else []) + ["q += 1"])
             loop += _indent([f"stop = pos + {batch}", "if stop > end:", "    stop = end",
                              "sc = 1.0 / (stop - pos)"]
@@ -267,7 +276,11 @@ class _PythonEpochs:
             for j, part in enumerate(memory):
                 body.append(f"mem[{j}][:] = " + ", ".join(f"m_{part}{k}" for k in range(n)) + ",")
         body.append("return pos, total, hits, t")
+        # math's functions as locals: a local is read faster than math's attribute
+        used = sorted(set(re.findall(r"\bmath\.(\w+)\(", "\n".join(loop))))
+        body = [f"math_{f} = math.{f}" for f in used] + body
         text = "\n".join(head + _indent(body))
+        text = re.sub(r"\bmath\.(\w+)\(", r"math_\1(", text)
         helpers = [src.rstrip("\n") for name, src in sorted(gen.helpers.items())
                    if f"{name}(" in text]
         return "\n\n\n".join(["import math"] + helpers + [text]) + "\n"
@@ -282,15 +295,46 @@ class _PythonEpochs:
         mem = [list(col) for col in zip(*parts)] if params else []
         if not mem:
             mem = [[] for _ in self.update.code_memory]
-        t0 = opt.t
-        pos, total, hits, t = self._epoch(self.rows, self.targets, order, pos, p, r, mem,
-                                          total, hits, t0)
-        if t != t0:  # steps were taken: write them back
+        t0, start = opt.t, pos
+        samples = self.samples
+        seq = [samples[k] for k in order[pos:]]
+        pos, total, hits, t = self._epoch(seq, pos, p, r, mem, total, hits, t0)
+        if t == t0:  # the code did not count: a step per batch completed
+            t = t0 + len(range(start, pos, self.batch))
+        if pos != start:  # steps were taken: write them back
             for k, q in enumerate(params):
                 q.value = p[k]
                 opt.state[id(q)] = self.update.memory_out([col[k] for col in mem])
             opt.t = t
         return pos, total, hits
+
+
+_ASSIGNED = re.compile(r"\s*(\w+) \+?= ")
+_COPY = re.compile(r"(\w+) = ([A-Za-z_]\w*)(  #.*)?")
+_NAME = re.compile(r"\b[A-Za-z_]\w*\b")
+
+
+def _propagate_copies(lines):
+    """(lines, aliases): each `a = b` (a copy of a name, each assigned once) dropped and a
+    written as b below it. Every name is the generator's own; a copy's source is final by
+    then (an adjoint is complete when its node hands out its shares)."""
+    count = {}
+    for line in lines:
+        m = _ASSIGNED.match(line)
+        if m:
+            count[m.group(1)] = count.get(m.group(1), 0) + 1
+    alias, out = {}, []
+    rename = lambda m: alias.get(m.group(), m.group())  # noqa: E731
+    for line in lines:
+        if alias:
+            code, sep, comment = line.partition("  #")
+            line = _NAME.sub(rename, code) + sep + comment
+        m = _COPY.fullmatch(line)
+        if m and count.get(m.group(1)) == 1 and count.get(m.group(2), 0) <= 1:
+            alias[m.group(1)] = m.group(2)
+            continue
+        out.append(line)
+    return out, alias
 
 
 def _indent(lines, k=4):
@@ -338,7 +382,8 @@ def evaluate(main, graph, loss, activation, data):
         targets = np.array([_losses._scalar(t) if width is None else _losses._as_vector(t, width)
                             for _, t in data])
         try:
-            found = loss.batch(targets, z, fused)
+            with np.errstate(all="ignore"):
+                found = loss.batch(targets, z, fused)
         except FloatingPointError:
             found = None  # the loss's own methods, below, say which sample and why
     if found is not None:
@@ -411,7 +456,8 @@ class _NumpyBatches:
         z = self.forward(x, p)
         found = None
         if self.targets is not None:
-            found = self.loss.batch(self.targets[rows], z, self.fused)
+            with np.errstate(all="ignore"):  # what is not finite is checked, not warned about
+                found = self.loss.batch(self.targets[rows], z, self.fused)
         if found is None:
             found = self._per_sample(rows, z)
         values, ds, hit = found

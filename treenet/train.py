@@ -419,10 +419,16 @@ def _check_data(data, inputs, loss, width):
     data = list(data)
     if not data:
         raise TreenetError("no training data")
+    n_in = len(inputs)
     for k, item in enumerate(data):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise TreenetError(f"data[{k}] is not an (inputs, target) pair: {_brief(item)}")
-        values = _row_inputs(k, item[0], inputs)
+        row = item[0]
+        if (row.__class__ is list and len(row) == n_in and _FLOAT.issuperset(map(type, row))
+                and 0.0 * sum(row) == 0):  # the common case: finite floats, in order
+            values = row[:]
+        else:
+            values = _row_inputs(k, row, inputs)
         try:
             loss.check_target(item[1], width)
         except TreenetError as exc:
@@ -430,6 +436,9 @@ def _check_data(data, inputs, loss, width):
             raise TreenetError(f"data[{k}]: {exc}{suffix}") from None
         data[k] = (values, item[1])
     return data
+
+
+_FLOAT = frozenset([float])
 
 
 def _row_inputs(k, row, inputs):

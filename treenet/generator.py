@@ -57,6 +57,14 @@ Measured (benchmarks/bench_codegen.py, a loaded 2-core machine), the chain h = t
 0.27 / 4 / 61 s, 100 to 200 engine passes; a pass then takes 0.3 / 0.6 / 0.6 of the engine's time
 (straight-line code this long runs out of the CPU's caches). So compiling pays for itself after
 a few hundred passes: the caller (predict, train) decides, by the number of passes it expects.
+The rule they apply (`worth_generating`): generate when the network has at most GENERATE_NODES
+(10,000) nodes and the call makes at least GENERATE_PASSES (100) passes over samples (rows of a
+batch; epochs x samples for train), or the code is compiled already; else the engine. Measured
+(same machine, chain networks): generating and compiling a training step costs 37 / 54 us per
+node at 1k / 10k nodes, the time of 32 / 55 engine steps, so 100 passes pay for it; above 10k
+nodes compile time grows faster than the graph and a pass gains less. `compile()` itself never
+generates, so a 500,001-node network compiles in the graph's own time and then runs on the engine
+(`train(backend="python")` or `"numpy"` named explicitly generates whatever the size).
 
 Falling back. `codegen` raises TreenetError for a network with an op that has no templates for
 the target (a user's op), or whose templates are inherited from a class above the one that

@@ -6,13 +6,14 @@ first; tests/test_layering.py reads every import, function-level ones included, 
 
     errors -> nodes -> order -> algebra -> ops -> macros -> layers -> names -> printer -> graph
     -> lalr -> parser -> io -> symbolic -> derivative -> gradcheck -> templates -> generator
-    -> losses -> optimizers -> train -> treenet (this file) -> demo -> __main__
+    -> losses -> optimizers -> steps -> train -> treenet (this file) -> demo -> __main__
 
 `nodes` holds the node classes, `order` the topological sort, `algebra` the constant-folding
 builders (they find the op classes in the registry), `ops` every op, `macros` Linear, `names` the
 language's reserved names, `graph` the engine, `templates` and `generator` the code generator
-(`treenet.codegen`). The node methods that need a higher layer (`compile`, `funcify`, `save`)
-call entry points this file installs into `treenet.nodes`."""
+(`treenet.codegen`), `steps` training on generated code (`train`'s backends). The node methods
+that need a higher layer (`compile`, `funcify`, `save`, `predict` on a batch) call entry points
+this file installs into `treenet.nodes`."""
 
 from .errors import EvaluationError, ParseError, TrainingError, TreenetError
 from . import nodes as _nodes
@@ -29,10 +30,12 @@ from .symbolic import to_sympy
 from .derivative import derivative, gradient
 from .gradcheck import GradCheck, gradcheck
 from . import losses, optimizers
-from .train import History, train, train_model
+from .train import Evaluation, History, evaluate, train, train_model
 from .generator import codegen
+from . import generator as _generator
 
-_nodes.install(compile=Graph, funcify=funcify, save=save)
+_nodes.install(compile=Graph, funcify=funcify, save=save, 
+               predict_batch=_generator.predict_batch)
 
 __version__ = "0.1.0"
 
@@ -42,7 +45,7 @@ __all__ = [
     "Add", "Subtract", "Multiply", "Divide", "Negate", "Power", "ReLU", "Sigmoid", "Tanh", "Exp",
     "Log", "Abs", "Step", "Sign", "Max", "Min", "Output", "Softmax",
     "TreenetError", "ParseError", "EvaluationError", "TrainingError",
-    "train", "train_model", "History", "losses", "optimizers", "load", "save", "dense",
+    "train", "train_model", "History", "evaluate", "Evaluation", "losses", "optimizers", "load", "save", "dense",
     "to_sympy", "derivative", "gradient", "gradcheck", "GradCheck",
     "codegen",
 ]

@@ -57,6 +57,14 @@ Measured (benchmarks/bench_codegen.py, a loaded 2-core machine), the chain h = t
 0.27 / 4 / 61 s, 100 to 200 engine passes; a pass then takes 0.3 / 0.6 / 0.6 of the engine's time
 (straight-line code this long runs out of the CPU's caches). So compiling pays for itself after
 a few hundred passes: the caller (predict, train) decides, by the number of passes it expects.
+The rule they apply (`worth_generating`): generate when the network has at most GENERATE_NODES
+(10,000) nodes and the call makes at least GENERATE_PASSES (100) passes over samples (rows of a
+batch; epochs x samples for train), or the code is compiled already; else the engine. Measured
+(same machine, chain networks): generating and compiling a training step costs 37 / 54 us per
+node at 1k / 10k nodes, the time of 32 / 55 engine steps, so 100 passes pay for it; above 10k
+nodes compile time grows faster than the graph and a pass gains less. `compile()` itself never
+generates, so a 500,001-node network compiles in the graph's own time and then runs on the engine
+(`train(backend="python")` or `"numpy"` named explicitly generates whatever the size).
 
 Falling back. `codegen` raises TreenetError for a network with an op that has no templates for
 the target (a user's op), or whose templates are inherited from a class above the one that
@@ -64,6 +72,7 @@ defines its `compute`, `vjp` or `partials` (they would describe another op). `co
 returns a `Compiled` that runs the interpreted engine, as it does for networks whose nodes hook
 `on_backward` (generated code calls no hooks)."""
 
+import difflib
 import keyword
 import math
 
@@ -73,6 +82,13 @@ from .templates import fill, resolve
 
 CHUNK = 1000
 """The most statements one generated function holds (see the size rule above)."""
+
+GENERATE_NODES = 10_000
+"""The size rule for `predict` and `train`: the most nodes a network may have for them to
+generate code on their own (see `worth_generating`)."""
+
+GENERATE_PASSES = 100
+"""... and the fewest passes over samples (rows of a batch, epochs x samples) that pay for it."""
 
 _GUARD_TERMS = 8  # `check = check + a - a + b - b ...`: terms per line
 
@@ -102,6 +118,127 @@ def compiled(net, target="python", layers=False):
     result = Compiled(net, graph, target, layers)
     cache[(target, layers)] = (graph, key, result)
     return result
+
+
+def worth_generating(graph, passes):
+    """The size rule: whether `passes` passes over samples pay for generating and compiling
+    code for `graph` (see the module docstring): at most GENERATE_NODES nodes, at least
+    GENERATE_PASSES passes. Both generating-and-compiling and a pass cost about the same per
+    node, so the rule on passes holds at every size, and the rule on nodes bounds the compile
+    time where straight-line code stops paying (it runs out of the CPU's caches)."""
+    return len(graph.nodes) <= GENERATE_NODES and passes >= GENERATE_PASSES
+
+
+# --- predict on a batch --------------------------------------------------------------------------
+
+def predict_batch(net, values):
+    """`net.predict` on a batch: a numpy array of the outputs, (n,) or (n, k) for a vector
+    output; None when `values` is one sample (see `batch_inputs`). The numpy target runs it
+    when the size rule allows (or the code is compiled already), else the engine row by row;
+    either way a row that cannot be evaluated is the engine's EvaluationError, "sample i: ..."
+    with `.sample` i. A batch leaves the network's inputs as they were."""
+    import numpy as np
+    graph = net.graph
+    X = batch_inputs(graph, values)
+    if X is None:
+        return None
+    entry = net.__dict__.get("_codegen_cache", {}).get(("numpy", False))
+    ready = entry is not None and entry[0] is graph and "forward" in entry[2]._raw
+    if ready or worth_generating(graph, len(X)):
+        return compiled(net, "numpy").forward(X)
+    width = len(graph.output.children) if graph.vector_output else None
+    out = np.zeros((len(X), width) if width else (len(X),))
+    saved = [n.value for n in graph.inputs]
+    try:
+        for i, row in enumerate(X.tolist()):
+            try:
+                out[i] = graph.predict(row)
+            except EvaluationError as exc:
+                raise _sample_error(exc, i) from exc
+    finally:
+        for n, v in zip(graph.inputs, saved):
+            n.value = v
+    return out
+
+
+def _sample_error(exc, i):
+    """The engine's EvaluationError for row i of a batch: "sample i: ...", `.sample` i."""
+    text, expr = str(exc), exc.expression
+    if expr is not None and text.endswith(f" in {expr}"):
+        text = text[:-len(f" in {expr}")]
+    err = EvaluationError(f"sample {i}: {text}", expr)
+    err.sample = i
+    return err
+
+
+def batch_inputs(graph, values):
+    """A batch as an array of shape (n, n_inputs) in `graph.inputs` order, or None for one
+    sample. A batch is a 2-D array, a list of rows (each a list in input order), or a mapping
+    name -> 1-D array (a vector input `v[k]`'s name -> an (n, k) array); a list of numbers, and
+    a mapping of numbers (a vector's name -> a list of k numbers), are one sample."""
+    import numpy as np
+    from collections.abc import Mapping
+    names = [n.name for n in graph.inputs]
+    if isinstance(values, Mapping):
+        columns = {}
+        batch = False
+        for key, v in values.items():
+            a = _array(v, f"input {key!r}")
+            if a is None:
+                continue
+            if key in names:
+                batch = batch or a.ndim >= 1
+                columns[key] = a
+            elif isinstance(key, str) and f"{key}_0" in names:
+                batch = batch or a.ndim >= 2
+                if a.ndim == 2:
+                    for j in range(a.shape[1]):
+                        columns.setdefault(f"{key}_{j}", a[:, j])
+        if not batch:
+            return None
+        missing = [name for name in names if name not in columns]
+        if missing:
+            close = difflib.get_close_matches(missing[0], [k for k in values if isinstance(k, str)], n=1)
+            hint = f" (given {close[0]!r}: a misspelling?)" if close else ""
+            raise EvaluationError(f"the batch has no column for input {missing[0]!r}{hint}; the "
+                                  f"network's inputs are {', '.join(names)}")
+        cols = [columns[name] for name in names]
+        if any(c.ndim != 1 for c in cols) or len({len(c) for c in cols}) > 1:
+            raise EvaluationError("a batch by name takes a 1-D array of the same length for "
+                                  "every input, got shapes " +
+                                  ", ".join(f"{n}: {c.shape}" for n, c in zip(names, cols)))
+        n = len(cols[0]) if cols else 0
+        return np.stack(cols, axis=1) if cols else np.zeros((n, 0))
+    ndim = getattr(values, "ndim", None)
+    if ndim is not None:
+        if ndim != 2:
+            return None
+    elif not (isinstance(values, (list, tuple)) and values and _is_row(values[0])):
+        return None
+    X = _array(values, "the batch")
+    if X.ndim != 2 or X.shape[1] != len(names):
+        raise EvaluationError(f"a batch has one row per sample of {len(names)} input value(s) "
+                              f"({', '.join(names) or 'none'}): expected shape (n, {len(names)}), "
+                              f"got {X.shape}")
+    return X
+
+
+def _is_row(v):
+    return isinstance(v, (list, tuple)) or getattr(v, "ndim", 0) == 1
+
+
+def _array(v, what):
+    """v as a float array (None for a number), or an EvaluationError saying what is wrong."""
+    import numpy as np
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return None
+    if isinstance(v, (str, bytes)):
+        raise EvaluationError(f"{what}: expected numbers, got {v!r:.40}")
+    try:
+        a = np.asarray(v, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise EvaluationError(f"{what}: expected numbers in rows of equal length") from None
+    return None if a.ndim == 0 else a
 
 
 def _graph_of(net):
@@ -269,7 +406,7 @@ class _Generator:
                     label = None if label == f"{kind}{k}" else label
                     self.leaves[f"{kind}{k}"] = _comment(f"{kind}{k} = {kind}{col.format(k)}",
                                                          label)
-        guard = _Guard(body)
+        guard = _Guard(body, getattr(self, "_summed", False))
         for i, kids in enumerate(graph.children):
             if i not in self.templates or i in self.absorbed:
                 continue
@@ -333,8 +470,9 @@ class _Generator:
             for j, (expr, reads) in zip(kids, shares):
                 if needs[j]:  # else a branch that cannot carry a gradient
                     self._accumulate(j, expr, reads, body, defined)
+        skip = getattr(self, "_unguarded", ())
         guard.add([f"g_{self.names[i]}" for i in graph.leaf_indices
-                   if needs[i] and i in defined])
+                   if needs[i] and i in defined and f"g_{self.names[i]}" not in skip])
 
     def _accumulate(self, j, expr, reads, body, defined):
         """Add a share to node j's adjoint (its first share defines it)."""
@@ -467,6 +605,32 @@ class _Generator:
                 parts += ["", "", self.helpers[name].rstrip("\n")]
         return "\n".join(parts + functions) + "\n"
 
+    def sample_step(self, guard_parameters=True, summed=False):
+        """One sample's value and gradient as lines for a loop to inline (treenet.steps): (the
+        forward lines, the backward lines, seeded by the name `d`, the output's name, the
+        parameters' gradient names or "0.0"), or None when the output is folded or needs no
+        gradient. The lines leave `check` 0, or nan when a value the engine checks is not
+        finite (the parameters' gradients only if `guard_parameters`: an update that checks its
+        new values checks them). Python target, unchunked; the leaves are the names x0, x1, ...
+        and p0, p1, ... With `summed`, `check` is the sum of the checked values instead (not
+        finite when one is not, and, rarely, when the sum overflows: a caller that re-runs the
+        engine then loses only time)."""
+        if self.array or self.consts[self.out] is not None or not self.graph.needs_grad[self.out]:
+            return None
+        self._summed = summed
+        body, guard = self._forward()
+        cut = len(body)
+        if not guard_parameters:
+            self._unguarded = {f"g_{self.names[self.graph.index[id(q)]]}"
+                               for q in self.graph.parameters if id(q) in self.graph.index}
+        self._backward(body, guard)
+        if not self._check(guard):  # (it flushes the guard's last line into the body)
+            body.insert(0, _Statement("check = 0.0", ["check"]))
+        have = {id(self.graph.nodes[i]): f"g_{self.names[i]}" for i in self.defined
+                if self.graph.children[i] is None}
+        grads = [have.get(id(q), "0.0") for q in self.graph.parameters]
+        return (_lines(body[:cut]), _lines(body[cut:]), self.names[self.out], grads)
+
     def forward(self):
         """The lines of `forward(x, p)`."""
         body, guard = self._forward()
@@ -573,8 +737,9 @@ class _Guard:
     """Collects the names whose finiteness is checked: `check = check + a - a + ...` (each
     `a - a` is 0, or nan when a is not finite), a line per few names."""
 
-    def __init__(self, body):
+    def __init__(self, body, summed=False):
         self.body, self.pending, self.seen, self.started = body, [], set(), False
+        self.summed = summed  # `check = a + b + ...`: cheaper, see _Generator.sample_step
 
     def add(self, names):
         for name in names:
@@ -587,7 +752,7 @@ class _Guard:
     def flush(self):
         if not self.pending:
             return
-        terms = " + ".join(f"{u} - {u}" for u in self.pending)
+        terms = " + ".join(self.pending if self.summed else (f"{u} - {u}" for u in self.pending))
         if self.started:
             self.body.append(_Statement(f"check = check + {terms}", ["check"],
                                         self.pending + ["check"]))
@@ -649,6 +814,10 @@ class Compiled:
     def source(self):
         """The generated module (None when the network runs on the engine)."""
         return None if self._generator is None else self._generator.module()
+
+    def function(self, name):
+        """The raw generated function `name` ("forward" or "value_and_grad"), unchecked."""
+        return self._function(name)
 
     def _function(self, name):
         """The generated function `name`, compiled on first use (a big network's other

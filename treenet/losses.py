@@ -59,6 +59,21 @@ class Loss:
     def __call__(self, target, pred):
         return self.value(target, pred)
 
+    # --- generated training steps (treenet.steps) ----------------------------------------------
+    def code(self, fused):
+        """Python lines computing, for one sample of a scalar output, the loss `l` and its
+        derivative `dl` by `{z}` (the output, or the logits when `fused`) from the target `{t}`
+        (a float), and an expression for whether it is classified right (or None): the same
+        floating-point operations as `value` and `derivative`. None: no code (the generated step
+        calls the methods instead)."""
+        return None
+
+    def batch(self, targets, z, fused):
+        """(losses, derivatives, hits or None) as arrays over a batch (numpy arrays of the
+        targets, as `code` takes them, and of the outputs or logits); FloatingPointError if one
+        is not finite. None: not vectorized (the numpy backend calls the methods per sample)."""
+        return None
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -148,6 +163,16 @@ class MSE(Loss):
         else:
             _as_vector(target, width)
 
+    def code(self, fused):
+        return ["l = ({z} - {t}) ** 2", "dl = 2.0 * ({z} - {t})"], None
+
+    def batch(self, targets, z, fused):
+        diff = z - targets
+        if z.ndim == 1:
+            return _finite_arrays(diff ** 2, 2.0 * diff, None)
+        k = z.shape[1]
+        return _finite_arrays((diff ** 2).sum(axis=1) / k, 2.0 * (diff / k), None)
+
 
 class BCE(Loss):
     """-t*log(y) - (1 - t)*log(1 - y), y a probability (clipped to [EPS, 1 - EPS]);
@@ -192,6 +217,40 @@ class BCE(Loss):
 
     def check_target(self, target, width):
         _check_probabilities(self.name, target, width)
+
+    def code(self, fused):
+        if fused:  # value_from_logits and derivative_from_logits, Sigmoid.of inlined
+            return ["l = ({z} if {z} >= 0.0 else 0.0) - {t} * {z} + "
+                    "math.log1p(math.exp(-abs({z})))",
+                    "if {z} >= 0:",
+                    "    s = 1.0 / (1.0 + math.exp(-{z}))",
+                    "else:",
+                    "    s = math.exp({z})",
+                    "    s = s / (1.0 + s)",
+                    "dl = s - {t}"], "(s >= 0.5) == ({t} >= 0.5)"
+        low, high = repr(EPS), repr(1.0 - EPS)
+        return [f"y = {low} if {low} > {{z}} else {{z}}",  # min(max(z, EPS), 1 - EPS)
+                f"y = {high} if {high} < y else y",
+                "l = -{t} * math.log(y) - (1.0 - {t}) * math.log1p(-y)",
+                "dl = (y - {t}) / (y * (1.0 - y))"], "({z} >= 0.5) == ({t} >= 0.5)"
+
+    def batch(self, targets, z, fused):
+        import numpy as np
+        if fused:
+            if z.ndim != 1:
+                return None
+            e = np.exp(-np.abs(z))
+            s = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+            return _finite_arrays(np.maximum(z, 0.0) - targets * z + np.log1p(e),
+                                  s - targets, (s >= 0.5) == (targets >= 0.5))
+        y = np.clip(z, EPS, 1.0 - EPS)
+        values = -targets * np.log(y) - (1.0 - targets) * np.log1p(-y)
+        ds = (y - targets) / (y * (1.0 - y))
+        hits = (z >= 0.5) == (targets >= 0.5)
+        if z.ndim == 1:
+            return _finite_arrays(values, ds, hits)
+        k = z.shape[1]
+        return _finite_arrays(values.sum(axis=1) / k, ds / k, hits.all(axis=1))
 
 
 class CrossEntropy(Loss):
@@ -240,6 +299,35 @@ class CrossEntropy(Loss):
 
     def check_target(self, target, width):
         _check_probabilities(self.name, target, width)
+
+    def code(self, fused):
+        return BCE.code(self, fused)  # a scalar output is binary: the same as BCE
+
+    def batch(self, targets, z, fused):
+        import numpy as np
+        if z.ndim == 1:
+            return BCE.batch(self, targets, z, fused)
+        if fused:
+            m = z.max(axis=1, keepdims=True)
+            e = np.exp(z - m)
+            total = e.sum(axis=1, keepdims=True)
+            lse = m + np.log(total)
+            values = np.where(targets != 0, targets * (lse - z), 0.0).sum(axis=1)
+            ds = (e / total) * targets.sum(axis=1, keepdims=True) - targets
+        else:
+            y = np.maximum(z, EPS)
+            values = -np.where(targets != 0, targets * np.log(y), 0.0).sum(axis=1)
+            ds = np.where(targets != 0, -targets / y, 0.0)
+        hits = np.argmax(z, axis=1) == np.argmax(targets, axis=1)
+        return _finite_arrays(values, ds, hits)
+
+
+def _finite_arrays(values, ds, hits):
+    """(values, ds, hits), or FloatingPointError if a value or derivative is not finite."""
+    import numpy as np
+    if not (np.isfinite(values).all() and np.isfinite(ds).all()):
+        raise FloatingPointError("a loss or its derivative is not finite")
+    return values, ds, hits
 
 
 LOSSES = {"mse": MSE, "bce": BCE, "cross_entropy": CrossEntropy}
@@ -294,6 +382,8 @@ def _number(x, what):
 
 def _scalar(target):
     """A target for a single-number prediction: a number (or a list holding one number)."""
+    if target.__class__ is float and target - target == 0:
+        return target  # the common case, without the checks below
     if _is_vector(target):
         if len(target) != 1:
             raise TreenetError(f"a network with one output needs one number as its target, got "

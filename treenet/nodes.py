@@ -7,6 +7,7 @@ so the methods that need them (`compile`, `funcify`, `save`) call entry points t
 treenet/__init__.py installs into `_ENTRY_POINTS` when the package is imported (dependency
 inversion: the higher layers are wired in from above, never imported from here)."""
 
+from collections.abc import Mapping
 import contextlib
 import contextvars
 import itertools
@@ -25,7 +26,8 @@ _rng = contextvars.ContextVar("treenet_rng", default=random)
 
 
 # name -> callable, installed by treenet/__init__.py: "compile" (root -> Graph), "funcify"
-# (root, params -> text), "save" (root, path)
+# (root, params -> text), "save" (root, path), "predict_batch" (root, values -> array, or None
+# for one sample)
 _ENTRY_POINTS = {}
 
 
@@ -113,7 +115,16 @@ class NeuralNetNode:
         return self.graph.parameters
 
     def predict(self, values=()):
-        """The output for these input values (a sequence in `.inputs` order, or a name -> value map)."""
+        """The output for these input values (a sequence in `.inputs` order, or a name -> value
+        map); for a batch (a 2-D array or list of rows, or a name -> 1-D array map) a numpy
+        array of the outputs, (n,) or (n, k) for a vector output."""
+        if not isinstance(values, (int, float)) and (
+                isinstance(values, Mapping) or getattr(values, "ndim", 1) >= 2
+                or (isinstance(values, (list, tuple)) and values
+                    and not isinstance(values[0], (int, float)))):
+            out = _entry("predict_batch")(self, values)  # None: one sample after all
+            if out is not None:
+                return out
         return self.graph.predict(values)
 
     def forward(self):

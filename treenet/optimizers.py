@@ -68,6 +68,32 @@ class Optimizer:
     def rule(self, value, grad, state, lr, t):
         raise NotImplementedError
 
+    # --- generated training steps (treenet.steps) ----------------------------------------------
+    #: the memory's parts, each a float per parameter in generated code (Momentum: v; Adam: m, v)
+    code_memory = ()
+
+    def code(self):
+        """(lines once per step, lines per parameter, expressions to check) of Python computing
+        `rule` in generated code: the same floating-point operations. The per-parameter lines
+        read {p} (the value), {g} (the gradient), {r} (the rate) and, for each part M of the
+        memory, {M}; they set {new} and {new_M}, and `tn` is the step count t. The step is
+        refused when {new}, a {new_M} or one of the expressions is not finite (as `step` refuses
+        it). None: no code (the generated step calls `rule`). A subclass that redefines `rule`
+        gets None unless it redefines `code`."""
+        return None
+
+    def memory_in(self, state):
+        """A parameter's memory (None at first) as floats, one per part of `code_memory`."""
+        return ()
+
+    def memory_out(self, parts):
+        """The memory `rule` keeps, from its parts as floats."""
+        return None
+
+    def _own_code(self, cls):
+        """Whether `cls`'s code describes this optimizer's rule (not a subclass's new one)."""
+        return type(self).rule is cls.rule
+
     def _state_error(self, p, g, state):
         """The NonFiniteStep naming the part of the memory that overflowed."""
         parts = state if isinstance(state, tuple) else (state,)
@@ -142,6 +168,9 @@ class SGD(Optimizer):
     def rule(self, value, grad, state, lr, t):
         return value - lr * grad, None
 
+    def code(self):
+        return ([], ["{new} = {p} - {r} * {g}"], []) if self._own_code(SGD) else None
+
 
 class Momentum(Optimizer):
     """v <- momentum*v + g;  p <- p - lr*v  (nesterov: p <- p - lr*(g + momentum*v))"""
@@ -158,6 +187,24 @@ class Momentum(Optimizer):
         v = grad if state is None else self.momentum * state + grad
         direction = grad + self.momentum * v if self.nesterov else v
         return value - lr * direction, v
+
+    code_memory = ("v",)
+
+    def code(self):
+        if not self._own_code(Momentum):
+            return None
+        mu = repr(float(self.momentum))
+        # no memory yet is v = 0: momentum*0.0 + g is g
+        lines = [f"{{new_v}} = {mu} * {{v}} + {{g}}"]
+        if self.nesterov:
+            return [], lines + [f"{{new}} = {{p}} - {{r}} * ({{g}} + {mu} * {{new_v}})"], []
+        return [], lines + ["{new} = {p} - {r} * {new_v}"], []
+
+    def memory_in(self, state):
+        return (0.0,) if state is None else (state,)
+
+    def memory_out(self, parts):
+        return parts[0]
 
 
 class Adam(Optimizer):
@@ -187,6 +234,27 @@ class Adam(Optimizer):
         if m_hat - m_hat != 0 or v_hat - v_hat != 0:
             raise _Overflow(_adam_overflow(m, v, m_hat, v_hat))
         return value - lr * m_hat / (math.sqrt(v_hat) + self.eps), (m, v)
+
+    code_memory = ("m", "v")
+
+    def code(self):
+        if not self._own_code(Adam):
+            return None
+        b1, b2, eps = (repr(float(x)) for x in (self.beta1, self.beta2, self.eps))
+        c1, c2 = repr(1.0 - self.beta1), repr(1.0 - self.beta2)
+        return ([f"k1 = 1.0 - {b1} ** tn", f"k2 = 1.0 - {b2} ** tn"],
+                [f"{{new_m}} = {b1} * {{m}} + {c1} * {{g}}",
+                 f"{{new_v}} = {b2} * {{v}} + {c2} * {{g}} * {{g}}",
+                 "{new} = {p} - {r} * ({new_m} / k1) / "
+                 f"(math.sqrt({{new_v}} / k2) + {eps})"],
+                # the bias-corrected moments, which `rule` checks (v/k2 can overflow alone)
+                ["{new_m} / k1", "{new_v} / k2"])
+
+    def memory_in(self, state):
+        return (0.0, 0.0) if state is None else tuple(state)
+
+    def memory_out(self, parts):
+        return tuple(parts)
 
 
 def _adam_overflow(m, v, m_hat, v_hat):

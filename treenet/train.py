@@ -12,17 +12,21 @@ loss) are checked before the first step (a TreenetError that names the row and s
 expected); during training, anything a loss or a user's function raises, or returns that is not
 a number, becomes a TrainingError naming the (0-based) epoch and sample."""
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 import difflib
 import math
+from numbers import Real
 import random
 import sys
-from collections.abc import Iterable, Mapping
-from numbers import Real
+from typing import Optional
+import weakref
 
 from tqdm import tqdm
 
 from . import losses as _losses
 from . import optimizers as _optimizers
+from . import steps as _steps
 from .errors import EvaluationError, TrainingError, TreenetError
 from .graph import Graph
 from .nodes import NeuralNetNode
@@ -71,7 +75,7 @@ class History:
 
 
 def train(net, data, loss="mse", optimizer="sgd", lr=0.01, epochs=100, batch_size=1, seed=None,
-          progress=True, shuffle=True):
+          progress=True, shuffle=True, backend=None):
     """Train `net` in place on `data`, a list of (inputs, target) pairs (inputs: a list in
     `net.inputs` order, a name -> value mapping, or one number; target: a number, a list, or a
     class index for cross_entropy). Returns a History.
@@ -88,15 +92,27 @@ def train(net, data, loss="mse", optimizer="sgd", lr=0.01, epochs=100, batch_siz
     TreenetError before anything is trained. Raises TrainingError if a loss or gradient is not
     finite or the network cannot be evaluated; its `.epoch` and `.sample` are 0-based (the
     sample is the index into `data`) and `.expression` names the failing sub-expression or loss;
-    the parameters are then the last good ones."""
+    the parameters are then the last good ones.
+
+    backend: where the steps run (see treenet.steps): "python" (one generated function per
+    epoch: the loop over samples, loss, backward and the optimizer's update, in straight-line
+    code), "numpy" (a batch at a time through the generated numpy code), "interpreted" (the
+    engine), or None: "python" for batch_size=1, "numpy" above, each only where the size rule
+    says the code pays for its compiling (generator.worth_generating), else the engine. Every
+    backend gives the interpreted engine's parameters (python bit for bit, numpy to rounding),
+    calls the same hooks and raises the same errors at the same epoch and sample. A network
+    the generator cannot handle (an op without code templates, `on_backward` hooks) trains on
+    the interpreted engine whatever the backend."""
     _check_net(net, "train")
     loss = _losses.get(loss)
     _optimizers.check_lr(lr)
     opt = _optimizers.get(optimizer, lr)
     epochs, batch_size = _check_count(epochs, "epochs"), _check_count(batch_size, "batch_size")
     rng = _check_seed(seed) if shuffle else None
+    forced = backend is not None
+    backend = _steps.choose(backend, batch_size)
     return _fit(net, data, loss, opt, epochs, batch_size, rng, progress, None, fuse=True,
-                parameters=None)
+                parameters=None, backend=(backend, forced))
 
 
 def train_model(model, loss_fn, loss_grad_fn, data, epochs=1000, print_every=100):
@@ -132,9 +148,37 @@ def train_model(model, loss_fn, loss_grad_fn, data, epochs=1000, print_every=100
                 print_every or None, fuse=False, parameters=params)
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What `evaluate` measured: `loss`, the mean loss over the data set; `accuracy`, the
+    fraction classified right for classification losses (bce, cross_entropy), else None;
+    `samples`, how many."""
+    loss: float
+    accuracy: Optional[float]
+    samples: int
+
+
+def evaluate(net, data, loss="mse"):
+    """The mean loss (and accuracy) of `net` over `data`, (inputs, target) pairs as `train`
+    takes them, computed as `train` computes it (the combined form on the logits where the
+    output fuses with the loss), on a batch at once. Returns an Evaluation. The rows are
+    checked as `train` checks them; a sample that cannot be evaluated is an EvaluationError
+    naming it ("sample i: ...")."""
+    _check_net(net, "evaluate")
+    loss = _losses.get(loss)
+    graph = net.graph
+    data = _check_data(data, graph.inputs, loss,
+                       len(graph.output.children) if graph.vector_output else None)
+    step = _Sample(graph, loss, True)
+    total, hits = _steps.evaluate(graph, step.graph, loss, step.activation, data)
+    n = len(data)
+    return Evaluation(total / n, None if hits is None else hits / n, n)
+
+
 # --- the loop -----------------------------------------------------------------------------------
 
-def _fit(net, data, loss, opt, epochs, batch_size, rng, progress, print_every, fuse, parameters):
+def _fit(net, data, loss, opt, epochs, batch_size, rng, progress, print_every, fuse, parameters,
+         backend=("interpreted", True)):
     graph = net.graph
     data = _check_data(data, graph.inputs, loss,
                        len(graph.output.children) if graph.vector_output else None)
@@ -143,6 +187,8 @@ def _fit(net, data, loss, opt, epochs, batch_size, rng, progress, print_every, f
         for p in params:
             _optimizers.check_parameter_rate(p)
     step = _Sample(graph, loss, fuse)
+    fast = _steps.runner(backend[0], graph, step.graph, loss, opt, params, step.activation,
+                         batch_size, data, epochs * len(data), backend[1])
     history = History(loss.name, loss.classification)
     order = list(range(len(data)))
     n = len(order)
@@ -153,29 +199,16 @@ def _fit(net, data, loss, opt, epochs, batch_size, rng, progress, print_every, f
         for epoch in bar:
             if rng is not None:
                 rng.shuffle(order)
-            total, hits = 0.0, 0
-            for start in range(0, n, batch_size):
+            total, hits, start = 0.0, 0, 0
+            while start < n:
+                if fast is not None:  # as far as it goes: to the end, or to a failed batch
+                    start, total, hits = fast.epoch(order, start, total, hits)
+                    if start >= n:
+                        break
+                # the batch at `start` on the engine: it raises the error, or completes it
                 batch = order[start:start + batch_size]
-                step.zero_grad()
-                scale = 1.0 / len(batch)
-                for k in batch:
-                    inputs, target = data[k]
-                    try:
-                        value, hit = step.run(inputs, target, scale)
-                    except _Stop as stop:
-                        step.zero_grad()
-                        raise TrainingError(f"training stopped at epoch {epoch}, sample {k}: "
-                                            f"{stop.reason}", epoch, k, stop.expression) \
-                            from stop.cause
-                    total += value
-                    hits += bool(hit)
-                try:
-                    opt.step(params)
-                except _optimizers.NonFiniteStep as exc:
-                    step.zero_grad()
-                    k = batch[-1]
-                    raise TrainingError(f"training stopped at epoch {epoch}, sample {k}: {exc}",
-                                        epoch, k, exc.parameter.name) from None
+                total, hits = _batch(step, data, batch, epoch, opt, params, total, hits)
+                start += len(batch)
             history.loss.append(total / n)
             if history.accuracy is not None:
                 history.accuracy.append(hits / n)
@@ -186,6 +219,30 @@ def _fit(net, data, loss, opt, epochs, batch_size, rng, progress, print_every, f
     finally:
         bar.close()
     return history
+
+
+def _batch(step, data, batch, epoch, opt, params, total, hits):
+    """One batch on the interpreted engine, its step taken: (total, hits) updated."""
+    step.zero_grad()
+    scale = 1.0 / len(batch)
+    for k in batch:
+        inputs, target = data[k]
+        try:
+            value, hit = step.run(inputs, target, scale)
+        except _Stop as stop:
+            step.zero_grad()
+            raise TrainingError(f"training stopped at epoch {epoch}, sample {k}: "
+                                f"{stop.reason}", epoch, k, stop.expression) from stop.cause
+        total += value
+        hits += bool(hit)
+    try:
+        opt.step(params)
+    except _optimizers.NonFiniteStep as exc:
+        step.zero_grad()
+        k = batch[-1]
+        raise TrainingError(f"training stopped at epoch {epoch}, sample {k}: {exc}",
+                            epoch, k, exc.parameter.name) from None
+    return total, hits
 
 
 class _Stop(Exception):
@@ -206,7 +263,9 @@ class _Sample:
         self.activation = None  # the last op's function of the logits, when fused
         out = graph.output
         if fuse and _fuses(out, loss):
-            self.graph = Graph(out.logits())
+            self.graph = _LOGITS.get(graph)
+            if self.graph is None:  # built once per compiled network: its code is cached on it
+                self.graph = _LOGITS[graph] = Graph(out.logits())
             self.activation = type(out).of
         self.classification = loss.classification
         self.vector = self.graph.vector_output
@@ -269,6 +328,9 @@ class _Sample:
 
     def _prediction(self, out):
         return out if self.activation is None else self.activation(out)
+
+
+_LOGITS = weakref.WeakKeyDictionary()  # a compiled network -> the graph of its logits
 
 
 def _fuses(out, loss):
@@ -357,10 +419,16 @@ def _check_data(data, inputs, loss, width):
     data = list(data)
     if not data:
         raise TreenetError("no training data")
+    n_in = len(inputs)
     for k, item in enumerate(data):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise TreenetError(f"data[{k}] is not an (inputs, target) pair: {_brief(item)}")
-        values = _row_inputs(k, item[0], inputs)
+        row = item[0]
+        if (row.__class__ is list and len(row) == n_in and _FLOAT.issuperset(map(type, row))
+                and 0.0 * sum(row) == 0):  # the common case: finite floats, in order
+            values = row[:]
+        else:
+            values = _row_inputs(k, row, inputs)
         try:
             loss.check_target(item[1], width)
         except TreenetError as exc:
@@ -368,6 +436,9 @@ def _check_data(data, inputs, loss, width):
             raise TreenetError(f"data[{k}]: {exc}{suffix}") from None
         data[k] = (values, item[1])
     return data
+
+
+_FLOAT = frozenset([float])
 
 
 def _row_inputs(k, row, inputs):
@@ -411,4 +482,4 @@ def _input_value(k, where, v):
     return x
 
 
-__all__ = ["train", "train_model", "History"]
+__all__ = ["train", "train_model", "History", "evaluate", "Evaluation"]

@@ -1,0 +1,495 @@
+"""Training on generated code: the "python" and "numpy" backends of `treenet.train`.
+
+python: one generated function runs a whole epoch (or the rest of one): the loop over samples,
+each sample's forward pass, loss, backward pass and, at the end of each batch, the optimizer's
+update, with the parameters and the optimizer's memory in local variables. It is built from the
+generator's straight-line lines for one sample (`generator._Generator.sample_step`), the loss's
+lines (`Loss.code`, for scalar outputs; other losses are called as methods) and the optimizer's
+(`Optimizer.code`; an optimizer without code has its `rule` called). The parameters are read
+from the nodes when the function starts and written back when it returns, with the values of the
+last step that completed. The floating-point operations are the engine's, in its order, so the
+parameters come out as the interpreted engine's, bit for bit (the optimizer's memory included).
+
+numpy: each batch is one call of the generated numpy forward, the loss over the batch as arrays
+(`Loss.batch`, or the loss's methods per sample), one call of the generated value_and_grad with
+the per-sample derivatives (scaled by 1/batch size) as its `d`, the parameters' gradients summed
+over the batch put in `.grad`, and the optimizer's own `step`. It agrees with the engine to
+rounding (numpy sums in another order, and its exp, log and tanh may differ in the last bit).
+
+Errors. The generated code checks what the engine checks (every value and gradient finite, the
+loss, the step) but does not say what went wrong: when anything fails in a batch, the batch is
+given up with nothing applied, and `train` runs that batch again on the interpreted engine,
+which raises the TrainingError the interpreted backend raises (epoch, sample, sub-expression),
+or, when the engine disagrees that anything failed (a share the engine skips, numpy's last bit),
+completes the batch; the generated code then goes on with the next one. So every backend raises
+the same errors at the same sample, and for numpy the sample named is the first of its batch
+that fails.
+
+Which networks: `runner` returns None (train then uses the interpreted engine) for a network
+with an op that has no code templates (a user's op) or whose nodes hook `on_backward`, an
+optimizer that overrides `step`, a network whose output needs no gradient, and (see
+`generator.worth_generating`) when the size rule says generating would not pay."""
+
+from numbers import Real
+import re
+import weakref
+
+from . import generator as _generator
+from . import losses as _losses
+from . import optimizers as _optimizers
+from .errors import EvaluationError, TreenetError
+from .nodes import Constant
+
+BACKENDS = ("python", "numpy", "interpreted")
+
+
+def choose(backend, batch_size):
+    """The backend `train(backend=...)` means: None is "python" for batch_size 1, else "numpy"."""
+    if backend is None:
+        return "python" if batch_size == 1 else "numpy"
+    if backend not in BACKENDS:
+        import difflib
+        hint = difflib.get_close_matches(str(backend), BACKENDS, n=1)
+        raise TreenetError(f"unknown backend {backend!r}: expected None or one of "
+                           f"{', '.join(map(repr, BACKENDS))}" +
+                           (f" (did you mean {hint[0]!r}?)" if hint else ""))
+    return backend
+
+
+def runner(backend, main, graph, loss, opt, params, activation, batch_size, data, passes,
+           forced):
+    """The generated-code runner for this training (see the module docstring), or None for the
+    interpreted engine. `graph` is what the loss reads (the logits' graph when `activation`,
+    the function of the logits the network ends in, is set); `forced`: the caller named the
+    backend, so the size rule does not apply."""
+    if backend == "interpreted" or main._hooked or graph._hooked:
+        return None
+    if type(opt).step is not _optimizers.Optimizer.step:
+        return None
+    if [id(q) for q in graph.parameters] != [id(q) for q in params]:
+        return None
+    if not forced and not _generator.worth_generating(graph, passes):
+        return None
+    try:
+        if backend == "python":
+            return _PythonEpochs(main, graph, loss, opt, params, activation, batch_size, data)
+        return _NumpyBatches(main, graph, loss, opt, params, activation, batch_size, data)
+    except _NoCode:
+        return None
+
+
+class _NoCode(Exception):
+    """This training cannot run on generated code (train uses the interpreted engine)."""
+
+
+def _builtin(loss):
+    """Whether `loss` is exactly a built-in loss, whose code and arrays describe it."""
+    return type(loss) in _losses.LOSSES.values()
+
+
+def _generator_for(graph, target):
+    try:
+        return _generator._Generator(graph, target)
+    except TreenetError:
+        raise _NoCode from None
+
+
+# --- helpers the generated code calls -----------------------------------------------------------
+
+def _number(v):
+    """A loss's or derivative's result as the engine accepts it: a real number (not a bool)."""
+    if isinstance(v, bool) or not isinstance(v, Real):
+        raise TypeError("not a number")
+    return v
+
+
+def _scaled(d, width, scale):
+    """A vector derivative scaled, as the engine takes it: `width` finite real numbers."""
+    if not isinstance(d, (list, tuple)) or len(d) != width:
+        raise TypeError("not a list of the output's width")
+    out = []
+    for di in d:
+        if isinstance(di, bool) or not isinstance(di, Real):
+            raise TypeError("not a number")
+        di = scale * di
+        if di - di != 0:
+            raise FloatingPointError("not finite")
+        out.append(di)
+    return out
+
+
+class _Rule:
+    """An optimizer without code: the generated step calls its `rule` (memory kept as is)."""
+
+    code_memory = ("s",)
+
+    def __init__(self, opt):
+        self.opt = opt
+
+    def code(self):
+        return [], ["{new}, {new_s} = _rule({p}, {g}, {s}, {r}, tn)", "_memory_ok({new_s})"], []
+
+    @staticmethod
+    def memory_in(state):
+        return (state,)
+
+    @staticmethod
+    def memory_out(parts):
+        return parts[0]
+
+
+def _memory_ok(state):
+    """FloatingPointError if a float of an optimizer's new memory is not finite."""
+    for x in (state if type(state) is tuple else (state,)):
+        if x.__class__ is float and x - x != 0:
+            raise FloatingPointError("memory not finite")
+
+
+# --- python: an epoch in one generated function ---------------------------------------------------
+
+class _PythonEpochs:
+    """Runs epochs of per-sample training in one generated function (see the module docstring)."""
+
+    def __init__(self, main, graph, loss, opt, params, activation, batch_size, data):
+        gen = _generator_for(graph, "python")
+        self.opt, self.params = opt, params
+        self.update = opt if opt.code() is not None else _Rule(opt)
+        # an update of its own checks its new values, which checks the gradients it reads
+        parts = gen.sample_step(guard_parameters=self.update is not opt, summed=True)
+        if parts is None:
+            raise _NoCode
+        forward, backward, z, grads = parts
+        vector = graph.vector_output
+        code = None if vector or not _builtin(loss) else loss.code(activation is not None)
+        namespace = {"__name__": "treenet_generated", "_number": _number, "_scaled": _scaled,
+                     "_rule": opt.rule, "_memory_ok": _memory_ok}
+        if code is None:
+            fused = activation is not None
+            namespace["_value"] = loss.value_from_logits if fused else loss.value
+            namespace["_derivative"] = loss.derivative_from_logits if fused else loss.derivative
+            if loss.classification:
+                namespace["_correct"] = loss.correct
+                namespace["_activation"] = activation or (lambda v: v)
+        targets = [t for _, t in data]
+        if code is not None:
+            targets = [_losses._scalar(t) for t in targets]
+        self.samples = [(*row, t) for (row, _), t in zip(data, targets)]
+        self.batch = batch_size
+        where = {id(n): k for k, n in enumerate(graph.inputs)}
+        unpack = [f"x{where[id(n)]}" if id(n) in where else "_" for n in main.inputs]
+        width = len(graph.output.children) if vector else None
+        source = self._source(gen, forward, backward, z, grads, code, unpack, batch_size,
+                              width, loss.classification)
+        self.source = source
+        cache = _CODE.setdefault(graph, {})
+        code = cache.get(source)
+        if code is None:  # only source the generator wrote: identifiers invented, numbers repr
+            code = cache[source] = compile(source, "<treenet.steps epoch>", "exec")
+        exec(code, namespace)  # noqa: S102
+        self._epoch = namespace["epoch"]
+
+    def _source(self, gen, forward, backward, z, grads, code, unpack, batch, width, classify):
+        n = len(self.params)
+        names = [f"p{k}" for k in range(n)]
+        memory = self.update.code_memory
+        prelude, per_param, extra = self.update.code()
+        head = ["def epoch(seq, pos, p, r, mem, total, hits, t):",
+                '    """Train on seq, the samples from order[pos] on, in order; (the position reached, '
+                'total, hits, t)."""']
+        body = []
+        if n:
+            body.append(", ".join(names) + ", = p")
+            body.append(", ".join(f"r{k}" for k in range(n)) + ", = r")
+            for j, part in enumerate(memory):
+                body.append(", ".join(f"m_{part}{k}" for k in range(n)) + f", = mem[{j}]")
+        body += ["base = pos", "end = pos + len(seq)"]
+        sample = list(forward)
+        if code is not None:
+            lines, hit = code
+            sample += [line.format(z=z, t="tk") for line in lines]
+            hit = None if hit is None else hit.format(z=z, t="tk")
+        else:
+            sample += [f"l = _number(_value(tk, {z}))", f"dl = _derivative(tk, {z})"]
+            hit = f"_correct(tk, _activation({z}))" if classify else None
+        scale = "sc" if batch > 1 else "1.0"
+        if width is None:
+            sample.append(f"d = {scale} * _number(dl)" if code is None else
+                          ("d = sc * dl" if batch > 1 else "d = dl"))
+        else:
+            sample.append(f"d = _scaled(dl, {width}, {scale})")
+        sample += backward
+        # `check` sums what must be finite (a sum that overflows is a false alarm: the engine
+        # then runs the batch, with the same numbers): not finite when one of them is not
+        finite = ["check", "l"] + (["d"] if width is None else [])
+        if batch > 1:
+            sample += ["c = " + " + ".join(finite), "if c - c != 0:",
+                       "    raise FloatingPointError('not finite')"]
+        sample, alias = _propagate_copies(sample)
+        grads = [alias.get(g, g) for g in grads]
+        # the update from the gradients g (the batch's sums G when batch > 1)
+        g_names = grads if batch == 1 else [f"G{k}" for k in range(n)]
+        counted = any("tn" in line for line in prelude + per_param)
+        update = (["tn = t + 1"] if counted else []) + prelude
+        checks = [alias.get(f, f) for f in finite] if batch == 1 else []
+        for k in range(n):
+            fields = {"p": f"p{k}", "g": g_names[k], "r": f"r{k}", "new": f"n{k}"}
+            for part in memory:
+                # m_, nm_: not the generator's names (v12 is a node's value)
+                fields[part], fields[f"new_{part}"] = f"m_{part}{k}", f"nm_{part}{k}"
+            update += [line.format(**fields) for line in per_param]
+            checks.append(f"n{k}")
+            if self.update is self.opt:  # a float memory, checked like the values
+                checks += [f"nm_{part}{k}" for part in memory]
+            for e, expr in enumerate(extra):
+                update.append(f"e{k}_{e} = " + expr.format(**fields))
+                checks.append(f"e{k}_{e}")
+        for start in range(0, len(checks), 8):
+            terms = " + ".join(checks[start:start + 8])
+            update.append(f"c = {terms}" if start == 0 else f"c = c + {terms}")
+        if checks:
+            update += ["if c - c != 0:", "    raise FloatingPointError('not finite')"]
+        for k in range(n):
+            update.append(f"p{k} = n{k}" + "".join(f"; m_{part}{k} = nm_{part}{k}"
+                                                   for part in memory))
+        if counted:
+            update.append("t = tn")
+        unpack = ", ".join(unpack + ["tk"])
+        if batch == 1:
+            tail = ["total += l"] + ([f"hits += {hit}"] if hit is not None else [])
+            loop = [f"for {unpack} in seq:"] + _indent(sample + update + tail + ["pos += 1"])
+        else:
+            loop = ["while pos < end:"]
+            inner = ([f"{unpack} = seq[q - base]"] + sample
+                     + [f"G{k} += {g}" for k, g in enumerate(grads)]
+                     + ["bt += l"] + ([f"bh += {hit}"] if hit is not None else []) + ["q += 1"])
+            loop += _indent([f"stop = pos + {batch}", "if stop > end:", "    stop = end",
+                             "sc = 1.0 / (stop - pos)"]
+                            + [f"G{k} = 0.0" for k in range(n)]
+                            + ["bt = total", "bh = hits", "q = pos", "while q < stop:"]
+                            + _indent(inner) + update
+                            + ["total = bt", "hits = bh", "pos = stop"])
+        body += ["try:"] + _indent(loop)
+        # anything that goes wrong gives the batch back to the engine, which says what it was
+        body += ["except Exception:  # noqa: BLE001", "    pass"]
+        if n:
+            body.append("p[:] = " + ", ".join(names) + ",")
+            for j, part in enumerate(memory):
+                body.append(f"mem[{j}][:] = " + ", ".join(f"m_{part}{k}" for k in range(n)) + ",")
+        body.append("return pos, total, hits, t")
+        # math's functions as locals: a local is read faster than math's attribute
+        used = sorted(set(re.findall(r"\bmath\.(\w+)\(", "\n".join(loop))))
+        body = [f"math_{f} = math.{f}" for f in used] + body
+        text = "\n".join(head + _indent(body))
+        text = re.sub(r"\bmath\.(\w+)\(", r"math_\1(", text)
+        helpers = [src.rstrip("\n") for name, src in sorted(gen.helpers.items())
+                   if f"{name}(" in text]
+        return "\n\n\n".join(["import math"] + helpers + [text]) + "\n"
+
+    def epoch(self, order, pos, total, hits):
+        """Train from position `pos` of `order`: (the position reached, total, hits); short of
+        the end, the batch starting there failed and nothing of it was applied."""
+        opt, params = self.opt, self.params
+        p = [q.value for q in params]
+        r = [opt.rate(q) for q in params]
+        parts = [self.update.memory_in(opt.state.get(id(q))) for q in params]
+        mem = [list(col) for col in zip(*parts)] if params else []
+        if not mem:
+            mem = [[] for _ in self.update.code_memory]
+        t0, start = opt.t, pos
+        samples = self.samples
+        seq = [samples[k] for k in order[pos:]]
+        pos, total, hits, t = self._epoch(seq, pos, p, r, mem, total, hits, t0)
+        if t == t0:  # the code did not count: a step per batch completed
+            t = t0 + len(range(start, pos, self.batch))
+        if pos != start:  # steps were taken: write them back
+            for k, q in enumerate(params):
+                q.value = p[k]
+                opt.state[id(q)] = self.update.memory_out([col[k] for col in mem])
+            opt.t = t
+        return pos, total, hits
+
+
+_ASSIGNED = re.compile(r"\s*(\w+) \+?= ")
+_COPY = re.compile(r"(\w+) = ([A-Za-z_]\w*)(  #.*)?")
+_NAME = re.compile(r"\b[A-Za-z_]\w*\b")
+
+
+def _propagate_copies(lines):
+    """(lines, aliases): each `a = b` (a copy of a name, each assigned once) dropped and a
+    written as b below it. Every name is the generator's own; a copy's source is final by
+    then (an adjoint is complete when its node hands out its shares)."""
+    count = {}
+    for line in lines:
+        m = _ASSIGNED.match(line)
+        if m:
+            count[m.group(1)] = count.get(m.group(1), 0) + 1
+    alias, out = {}, []
+    rename = lambda m: alias.get(m.group(), m.group())  # noqa: E731
+    for line in lines:
+        if alias:
+            code, sep, comment = line.partition("  #")
+            line = _NAME.sub(rename, code) + sep + comment
+        m = _COPY.fullmatch(line)
+        if m and count.get(m.group(1)) == 1 and count.get(m.group(2), 0) <= 1:
+            alias[m.group(1)] = m.group(2)
+            continue
+        out.append(line)
+    return out, alias
+
+
+def _indent(lines, k=4):
+    pad = " " * k
+    return [pad + line for line in lines]
+
+
+# --- numpy: a batch at a time ---------------------------------------------------------------------
+
+_CODE = weakref.WeakKeyDictionary()  # graph -> {source or key: compiled code}, built once
+
+
+def _numpy_code(main, graph):
+    """The Compiled numpy functions of `graph`, cached on it (a changed constant: new ones)."""
+    key = ("numpy",) + tuple(n.value for n in graph.nodes if isinstance(n, Constant))
+    cache = _CODE.setdefault(graph, {})
+    code = cache.get(key)
+    if code is None:
+        code = cache[key] = _generator.Compiled(main, graph, "numpy")
+    return code
+
+
+def evaluate(main, graph, loss, activation, data):
+    """(sum of the losses, number classified right or None) over `data` (checked rows), the
+    outputs (or logits) computed on a batch (generated numpy code where the size rule allows,
+    else the engine row by row)."""
+    import numpy as np
+    where = {id(n): k for k, n in enumerate(main.inputs)}
+    cols = [where[id(n)] for n in graph.inputs]
+    X = np.array([row for row, _ in data], dtype=float).reshape(len(data), len(where))[:, cols]
+    fused = activation is not None
+    if _generator.worth_generating(graph, len(data)) and not graph._hooked:
+        z = _numpy_code(main, graph).forward(X)
+    else:
+        z = []
+        for i, row in enumerate(X.tolist()):
+            try:
+                z.append(_generator.Compiled._engine_value(graph, row))
+            except EvaluationError as exc:
+                raise _generator._sample_error(exc, i) from exc
+        z = np.array(z, dtype=float)
+    found = None
+    if _builtin(loss):
+        width = len(graph.output.children) if graph.vector_output else None
+        targets = np.array([_losses._scalar(t) if width is None else _losses._as_vector(t, width)
+                            for _, t in data])
+        try:
+            with np.errstate(all="ignore"):
+                found = loss.batch(targets, z, fused)
+        except FloatingPointError:
+            found = None  # the loss's own methods, below, say which sample and why
+    if found is not None:
+        values, hits = found[0], found[2]
+        return float(np.sum(values)), None if hits is None else int(np.count_nonzero(hits))
+    value = loss.value_from_logits if fused else loss.value
+    total, right = 0.0, 0
+    for i, (zi, (_, t)) in enumerate(zip(z.tolist(), data)):
+        try:
+            total += _number(value(t, zi))
+        except EvaluationError as exc:
+            raise _generator._sample_error(exc, i) from exc
+        except TypeError:
+            raise EvaluationError(f"sample {i}: the {loss.name} loss returned "
+                                  f"{value(t, zi)!r:.40}, not a number") from None
+        if loss.classification:
+            right += bool(loss.correct(t, activation(zi) if fused else zi))
+    return total, right if loss.classification else None
+
+
+class _NumpyBatches:
+    """Runs batches on the generated numpy functions (see the module docstring)."""
+
+    def __init__(self, main, graph, loss, opt, params, activation, batch_size, data):
+        import numpy as np
+        self.np = np
+        code = _numpy_code(main, graph)
+        if code.reason is not None:
+            raise _NoCode
+        self.forward = code.function("forward")
+        self.value_and_grad = code.function("value_and_grad")
+        self.loss, self.opt, self.params, self.batch = loss, opt, params, batch_size
+        self.fused, self.activation = activation is not None, activation
+        where = {id(n): k for k, n in enumerate(main.inputs)}
+        cols = [where[id(n)] for n in graph.inputs]
+        X = np.array([row for row, _ in data], dtype=float).reshape(len(data), len(where))
+        self.X = X[:, cols]
+        self.raw = [t for _, t in data]
+        self.width = len(graph.output.children) if graph.vector_output else None
+        self.targets = None
+        if _builtin(loss):
+            if self.width is None:
+                self.targets = np.array([_losses._scalar(t) for t in self.raw])
+            else:
+                self.targets = np.array([_losses._as_vector(t, self.width) for t in self.raw])
+
+    def epoch(self, order, pos, total, hits):
+        """As _PythonEpochs.epoch."""
+        np, n = self.np, len(order)
+        index = np.asarray(order)
+        while pos < n:
+            stop = min(pos + self.batch, n)
+            try:
+                values, hit = self._step(index[pos:stop])
+            except (ArithmeticError, ValueError, TypeError):
+                return pos, total, hits
+            for v in values.tolist():  # the engine's order of summation
+                total += v
+            if hit is not None:
+                hits += int(np.count_nonzero(hit))
+            pos = stop
+        return pos, total, hits
+
+    def _step(self, rows):
+        """One batch: (its losses, its hits or None), the optimizer's step taken; raises (with
+        nothing applied) if anything is not finite."""
+        np, params = self.np, self.params
+        x = self.X[rows]
+        p = [q.value for q in params]
+        z = self.forward(x, p)
+        found = None
+        if self.targets is not None:
+            with np.errstate(all="ignore"):  # what is not finite is checked, not warned about
+                found = self.loss.batch(self.targets[rows], z, self.fused)
+        if found is None:
+            found = self._per_sample(rows, z)
+        values, ds, hit = found
+        _, _, gp = self.value_and_grad(x, p, ds * (1.0 / len(rows)))
+        if not np.isfinite(gp).all():
+            raise FloatingPointError("gradient not finite")
+        for q, g in zip(params, gp.tolist()):
+            q.grad = g
+        try:
+            self.opt.step(params)  # all or nothing
+        finally:
+            for q in params:
+                q.grad = 0.0
+        return values, hit
+
+    def _per_sample(self, rows, z):
+        """(losses, derivatives, hits) from the loss's own methods, sample by sample."""
+        np, loss = self.np, self.loss
+        value = loss.value_from_logits if self.fused else loss.value
+        derivative = loss.derivative_from_logits if self.fused else loss.derivative
+        values, ds, hits = [], [], []
+        for k, zi in zip(rows.tolist(), z.tolist()):
+            t = self.raw[k]
+            values.append(_number(value(t, zi)))
+            d = derivative(t, zi)
+            ds.append(_scaled(d, self.width, 1.0) if self.width else _number(d))
+            if loss.classification:
+                hits.append(bool(loss.correct(t, self.activation(zi) if self.fused else zi)))
+        values, ds = np.array(values, dtype=float), np.array(ds, dtype=float)
+        if not (np.isfinite(values).all() and np.isfinite(ds).all()):
+            raise FloatingPointError("loss not finite")
+        return values, ds, (np.array(hits) if loss.classification else None)
+
+
+__all__ = ["BACKENDS", "choose", "runner"]

@@ -31,7 +31,14 @@ function that turns within the step: tanh(2.5e10*x)), h shrinks by 8 until they 
 times; a `step=` given is kept). Four evaluations per variable and step, each re-computing only
 the nodes whose arguments changed, in topological order: at most the variable's cone (the nodes
 downstream of it), and less where a value comes out the same (a saturated tanh, a perturbation
-lost to rounding), which on a deep chain is most of it.
+lost to rounding), which on a deep chain is most of it. A wide node (16 arguments or more) with
+one argument moved is updated by its op's `update` rule where it has one (sum: out - old + new;
+max, min: from the point's extreme, its ties and runner-up), O(1) instead of O(arity); such a
+node's rounding allowance is then the update's, 2 eps (|out| + |old| + |new|) -- the point's own
+rounding of the node is common to the four probes and cancels -- which is far tighter than a
+recomputed sum's, so a wrong gradient through a wide sum fails where a full recompute's
+allowance would have hidden it. A probe of one variable thus costs its cone, O(1) per wide node
+in it: a dense unit of n inputs is checked in O(n), a network in O(variables * cone).
 
 Kinks: a variable is at a kink when moving it within the finite-difference stencil switches the
 branch of a relu/abs/step/sign/max/min node (or when it sits exactly on one). Finite differences
@@ -40,7 +47,11 @@ derivative: for a kink exactly at the point, just below and just above it (1e-30
 inside the stencil but not at the point, at the stencil's outer points v - 2h and v + 2h, one on
 each side of it (the derivative at the point itself is the exact column). It passes when the
 backward pass agrees with the exact derivative (same kink convention) -- or, without the symbolic
-check, when it lies between the one-sided values (those at the point included).
+check, when it lies between the one-sided values (those at the point included). A one-sided
+derivative is forward mode from the moved variable over its cone, in 50-digit arithmetic; a wide
+fold whose binary rule also associates (sum, product, max, min: checked like the fold, at every
+position of four arguments) takes one moved argument in O(1), as f(prefix, f(x, suffix)) with
+the point's prefix and suffix folds: n arguments tied at a max cost O(n), not n full sweeps.
 
 sympy and mpmath are imported when a check runs, not with treenet."""
 

@@ -370,6 +370,9 @@ class _Stencil:
         self._moved = []
         self._updated = {}  # node -> whether its branch is unchanged, for this probe's updates
         self._positions, self._states = {}, {}
+        # the nodes a probe may update rather than compute
+        self.wide = {i for i, kids in enumerate(graph.children) if kids is not None and
+                     len(kids) >= _WIDE and hasattr(graph.nodes[i], "update")}
         self.evaluations = 0  # node computations (the tests count them)
         self.adjoints = graph._adjoints or [0.0] * len(self.base)
         self.rounding = self._rounding_weights()
@@ -428,7 +431,10 @@ class _Stencil:
         for k in (-2, -1, 1, 2):
             try:
                 changed = self._move(iv, v0 + k * h, updated)
-                touched.update(i for i in changed if i not in self._updated)
+                if self._updated:
+                    touched.update(i for i in changed if i not in self._updated)
+                else:
+                    touched.update(changed)
                 fs[k] = self._output(self.vals)
                 switched = switched or self._switched(changed)
             except (ArithmeticError, ValueError):
@@ -449,20 +455,25 @@ class _Stencil:
         lost to rounding) stops the change there. A wide node with one argument moved is
         updated (its op's `update`, O(1)) rather than computed, and `updated` gets the bound on
         that update's rounding (the largest over the probes). Returns the recomputed nodes."""
-        vals, base, nodes, children, parents = (self.vals, self.base, self.graph.nodes,
-                                                self.graph.children, self.parents)
+        vals, base, nodes, children, parents, wide = (self.vals, self.base, self.graph.nodes,
+                                                      self.graph.children, self.parents,
+                                                      self.wide)
         self._moved = moved = [iv]
         self._updated = {}
         vals[iv] = x
-        moved_kids = {p: [iv] for p in parents[iv]}  # node -> its arguments that changed
-        heap = list(moved_kids)
+        heap = list(parents[iv])
+        queued = set(heap)
+        moved_kids = {p: [iv] for p in heap if p in wide}  # wide node -> its moved arguments
         heapq.heapify(heap)
         push, pop, copysign = heapq.heappush, heapq.heappop, math.copysign
         while heap:
             i = pop(heap)
             moved.append(i)
-            kids = moved_kids.pop(i)
-            out = self._updated_value(i, kids, updated) if len(kids) == 1 else None
+            out = None
+            if i in wide:
+                kids = moved_kids.pop(i)
+                if len(kids) == 1:
+                    out = self._updated_value(i, kids[0], updated)
             if out is None:
                 out = nodes[i].compute([vals[j] for j in children[i]])
             vals[i] = out
@@ -470,23 +481,18 @@ class _Stencil:
             # the same value stops the change; 0.0 and -0.0 are not the same to 1/x
             if out != was or (out == 0 and copysign(1.0, out) != copysign(1.0, was)):
                 for p in parents[i]:
-                    if p in moved_kids:
-                        moved_kids[p].append(i)
-                    else:
-                        moved_kids[p] = [i]
+                    if p not in queued:
+                        queued.add(p)
                         push(heap, p)
+                    if p in wide:
+                        moved_kids.setdefault(p, []).append(i)
         self.evaluations += len(moved) - 1
         return moved[1:]
 
-    def _updated_value(self, i, kids, updated):
-        """Node i's value by its op's `update` when only argument kids[0] moved, at one
-        position, and the node is wide enough for that to pay; else None."""
-        children = self.graph.children[i]
-        if len(children) < _WIDE:
-            return None
-        node, j = self.graph.nodes[i], kids[0]
-        if not hasattr(node, "update"):
-            return None
+    def _updated_value(self, i, j, updated):
+        """Wide node i's value by its op's `update` when only its argument j moved, at one
+        position; else None."""
+        children, node = self.graph.children[i], self.graph.nodes[i]
         if i not in self._states:
             where = {}
             for k, c in enumerate(children):

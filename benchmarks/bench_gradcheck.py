@@ -2,7 +2,9 @@
 tanh network written as one scalar formula (about 340 parameters), against plain sympy.diff +
 lambdify of the same expression, in the same run, and prints the ratios; then (with --scaling)
 the cases of issue 8 that were quadratic or exponential: a 784-input dense unit, 1,000- and
-30,000-term sums, a 9-way max, and finite differences on a 10,000-layer tanh chain.
+30,000-term sums (symbolic, finite differences, both), a 30,000-input dense unit, a 9-way max,
+1,000 arguments tied at a max, a 30,000-way max, and finite differences on a 10,000-layer tanh
+chain.
 
     python benchmarks/bench_gradcheck.py [--scaling]
 """
@@ -63,15 +65,30 @@ def main():
     print(f"largest |sympy - gradcheck symbolic| = {worst:.2g}")
 
 
+def _wide_sum(n):
+    return f"input v[{n}]\n" + " + ".join(f"p*v[{i}]" for i in range(n))
+
+
+def _spread(n):
+    return [((i * 37) % 100) / 100 for i in range(n)]
+
+
 SCALING = [
-    ("input v[784]; sigmoid(linear(v))", "input v[784]\nsigmoid(linear(v))",
-     lambda n: [((i * 37) % 100) / 100 for i in range(n)], "all"),
+    ("input v[784]; sigmoid(linear(v))", "input v[784]\nsigmoid(linear(v))", _spread, "all"),
     ("1,000-term sum", " + ".join(f"x{i}" for i in range(1000)),
      lambda n: [i / n for i in range(n)], "all"),
     ("30,000-term sum", " + ".join(f"x{i}" for i in range(30000)),
      lambda n: [i / n for i in range(n)], "symbolic"),
+    ("30,000-term sum of p*v_i", _wide_sum(30000), lambda n: [i / n for i in range(n)], "fd"),
+    ("30,000-term sum of p*v_i", _wide_sum(30000), lambda n: [i / n for i in range(n)], "all"),
+    ("input v[30000]; sigmoid(linear(v))", "input v[30000]\nsigmoid(linear(v))", _spread,
+     "fd"),
     ("max of 9", "max(" + ", ".join(f"x{i}" for i in range(9)) + ")",
      lambda n: [float(i % 4) for i in range(n)], "all"),
+    ("max of 1,000 tied arguments", "max(" + ", ".join(f"x{i}" for i in range(1000)) + ")",
+     lambda n: [1.0] * n, "all"),
+    ("max of 30,000 distinct arguments", "max(" + ", ".join(f"x{i}" for i in range(30000)) + ")",
+     lambda n: [((i * 7919) % n) / n for i in range(n)], "fd"),
     ("tanh(p*c) chain, 10,000 layers", "input x\nc = x\n" + "c = tanh(p*c)\n" * 10000 + "c",
      lambda n: [0.3], "fd"),
 ]

@@ -31,7 +31,14 @@ function that turns within the step: tanh(2.5e10*x)), h shrinks by 8 until they 
 times; a `step=` given is kept). Four evaluations per variable and step, each re-computing only
 the nodes whose arguments changed, in topological order: at most the variable's cone (the nodes
 downstream of it), and less where a value comes out the same (a saturated tanh, a perturbation
-lost to rounding), which on a deep chain is most of it.
+lost to rounding), which on a deep chain is most of it. A wide node (16 arguments or more) with
+one argument moved is updated by its op's `update` rule where it has one (sum: out - old + new;
+max, min: from the point's extreme, its ties and runner-up), O(1) instead of O(arity); such a
+node's rounding allowance is then the update's, 2 eps (|out| + |old| + |new|) -- the point's own
+rounding of the node is common to the four probes and cancels -- which is far tighter than a
+recomputed sum's, so a wrong gradient through a wide sum fails where a full recompute's
+allowance would have hidden it. A probe of one variable thus costs its cone, O(1) per wide node
+in it: a dense unit of n inputs is checked in O(n), a network in O(variables * cone).
 
 Kinks: a variable is at a kink when moving it within the finite-difference stencil switches the
 branch of a relu/abs/step/sign/max/min node (or when it sits exactly on one). Finite differences
@@ -40,7 +47,11 @@ derivative: for a kink exactly at the point, just below and just above it (1e-30
 inside the stencil but not at the point, at the stencil's outer points v - 2h and v + 2h, one on
 each side of it (the derivative at the point itself is the exact column). It passes when the
 backward pass agrees with the exact derivative (same kink convention) -- or, without the symbolic
-check, when it lies between the one-sided values (those at the point included).
+check, when it lies between the one-sided values (those at the point included). A one-sided
+derivative is forward mode from the moved variable over its cone, in 50-digit arithmetic; a wide
+fold whose binary rule also associates (sum, product, max, min: checked like the fold, at every
+position of four arguments) takes one moved argument in O(1), as f(prefix, f(x, suffix)) with
+the point's prefix and suffix folds: n arguments tied at a max cost O(n), not n full sweeps.
 
 sympy and mpmath are imported when a check runs, not with treenet."""
 
@@ -62,6 +73,7 @@ _TINY = 2.0 ** -1074  # the smallest subnormal: no rounding is finer, whatever t
 _DPS = 50
 _PARTIAL_ULPS = 4     # an op's float64 local partial is taken to be within this many ulps
 _SHRINKS = 12         # how many times finite differences may shrink the step (by 8 each)
+_WIDE = 16            # from this many arguments, a probe updates a node rather than computes it
 
 
 @dataclass
@@ -356,14 +368,19 @@ class _Stencil:
                 self.parents[j].append(i)
         self.kink_set, self._base_branch = set(kinks.indices), {}
         self._moved = []
+        self._updated = {}  # node -> whether its branch is unchanged, for this probe's updates
+        self._positions, self._states = {}, {}
+        # the nodes a probe may update rather than compute
+        self.wide = {i for i, kids in enumerate(graph.children) if kids is not None and
+                     len(kids) >= _WIDE and hasattr(graph.nodes[i], "update")}
         self.evaluations = 0  # node computations (the tests count them)
+        self.adjoints = graph._adjoints or [0.0] * len(self.base)
         self.rounding = self._rounding_weights()
 
     def _rounding_weights(self):
         """Each node's first-order share of the output's rounding error: eps * (|value| + arity *
         sum |argument * partial|) + the smallest subnormal, times |d output / d node|."""
-        graph, vals = self.graph, self.base
-        adjoints = graph._adjoints or [0.0] * len(vals)
+        graph, vals, adjoints = self.graph, self.base, self.adjoints
         weights = [0.0] * len(vals)
         for i, kids in enumerate(graph.children):
             if kids is None or not isinstance(vals[i], float):
@@ -388,13 +405,15 @@ class _Stencil:
         if iv is None:  # a declared input the output does not read
             return 0.0, 0.0, False, "", h
         for _ in range(_SHRINKS + 1):
-            d1, d2, scale, switched, touched = self._probe(iv, v.value, h)
+            d1, d2, scale, switched, touched, updated = self._probe(iv, v.value, h)
             if d1 is None:
                 return None, None, switched, "finite differences leave the domain", h
             trunc = abs(d1 - d2)
             # rounding differs between the probes only at the nodes they recomputed; the
-            # value's share: (4*err(d1) + err(d2))/3 <= 1.5 * rounding / h
-            rounding = sum(self.rounding[i] for i in touched)
+            # value's share: (4*err(d1) + err(d2))/3 <= 1.5 * rounding / h. A node updated in
+            # every probe carries the point's own rounding into all four, where it cancels; one
+            # also computed in full in some probe differs by both.
+            rounding = sum(self.rounding[i] for i in touched) + sum(updated.values())
             noise = 3 * rounding / h + 8 * _EPS * scale / h
             settled = trunc <= 0.05 * max(abs(d1), abs(d2)) or trunc <= 4 * noise
             if switched or step is not None or settled:
@@ -408,41 +427,56 @@ class _Stencil:
     def _probe(self, iv, v0, h):
         """(D(h), D(2h), the largest |output| seen, branch switched?, the nodes recomputed); D is
         None out of the domain."""
-        fs, switched, touched = {}, False, set()
+        fs, switched, touched, updated = {}, False, set(), {}
         for k in (-2, -1, 1, 2):
             try:
-                changed = self._move(iv, v0 + k * h)
-                touched.update(changed)
+                changed = self._move(iv, v0 + k * h, updated)
+                if self._updated:
+                    touched.update(i for i in changed if i not in self._updated)
+                else:
+                    touched.update(changed)
                 fs[k] = self._output(self.vals)
                 switched = switched or self._switched(changed)
             except (ArithmeticError, ValueError):
-                return None, None, None, switched, touched
+                return None, None, None, switched, touched, updated
             finally:
                 for i in self._moved:
                     self.vals[i] = self.base[i]
             if not math.isfinite(fs[k]):
-                return None, None, None, switched, touched
+                return None, None, None, switched, touched, updated
         d1 = (fs[1] - fs[-1]) / ((v0 + h) - (v0 - h))  # the step actually taken, after rounding
         d2 = (fs[2] - fs[-2]) / ((v0 + 2 * h) - (v0 - 2 * h))
         scale = max(abs(self._output(self.base)), *(abs(x) for x in fs.values()))
-        return d1, d2, scale, switched, touched
+        return d1, d2, scale, switched, touched, updated
 
-    def _move(self, iv, x):
+    def _move(self, iv, x, updated):
         """Set node iv to x and recompute, in topological order, the nodes whose arguments
         changed: a value that comes out the same (a saturated tanh, a dead relu, a perturbation
-        lost to rounding) stops the change there. Returns the recomputed nodes."""
-        vals, base, nodes, children, parents = (self.vals, self.base, self.graph.nodes,
-                                                self.graph.children, self.parents)
+        lost to rounding) stops the change there. A wide node with one argument moved is
+        updated (its op's `update`, O(1)) rather than computed, and `updated` gets the bound on
+        that update's rounding (the largest over the probes). Returns the recomputed nodes."""
+        vals, base, nodes, children, parents, wide = (self.vals, self.base, self.graph.nodes,
+                                                      self.graph.children, self.parents,
+                                                      self.wide)
         self._moved = moved = [iv]
+        self._updated = {}
         vals[iv] = x
         heap = list(parents[iv])
         queued = set(heap)
+        moved_kids = {p: [iv] for p in heap if p in wide}  # wide node -> its moved arguments
         heapq.heapify(heap)
         push, pop, copysign = heapq.heappush, heapq.heappop, math.copysign
         while heap:
             i = pop(heap)
             moved.append(i)
-            vals[i] = out = nodes[i].compute([vals[j] for j in children[i]])
+            out = None
+            if i in wide:
+                kids = moved_kids.pop(i)
+                if len(kids) == 1:
+                    out = self._updated_value(i, kids[0], updated)
+            if out is None:
+                out = nodes[i].compute([vals[j] for j in children[i]])
+            vals[i] = out
             was = base[i]
             # the same value stops the change; 0.0 and -0.0 are not the same to 1/x
             if out != was or (out == 0 and copysign(1.0, out) != copysign(1.0, was)):
@@ -450,14 +484,43 @@ class _Stencil:
                     if p not in queued:
                         queued.add(p)
                         push(heap, p)
+                    if p in wide:
+                        moved_kids.setdefault(p, []).append(i)
         self.evaluations += len(moved) - 1
         return moved[1:]
+
+    def _updated_value(self, i, j, updated):
+        """Wide node i's value by its op's `update` when only its argument j moved, at one
+        position; else None."""
+        children, node = self.graph.children[i], self.graph.nodes[i]
+        if i not in self._states:
+            where = {}
+            for k, c in enumerate(children):
+                where.setdefault(c, []).append(k)
+            self._positions[i] = where
+            self._states[i] = node.update_state([self.base[c] for c in children], self.base[i])
+        state, at = self._states[i], self._positions[i][j]
+        if state is None or len(at) != 1:
+            return None
+        old, new = self.base[j], self.vals[j]
+        result = node.update(state, at[0], old, new)
+        if result is None:
+            return None
+        value, self._updated[i] = result
+        # an update's contract (see ops.Add.update)
+        bound = (2 * _EPS * (abs(self.base[i]) + abs(old) + abs(new)) + 2 * _TINY) * \
+            abs(self.adjoints[i])
+        updated[i] = max(updated.get(i, 0.0), bound)
+        return value
 
     def _switched(self, changed):
         """Whether a recomputed node with branches is on another branch than at the point."""
         kinks, vals, base, children = self.kinks, self.vals, self.base, self.graph.children
         for i in changed:
-            if i in self.kink_set:
+            if i in self._updated:
+                if not self._updated[i]:
+                    return True
+            elif i in self.kink_set:
                 if i not in self._base_branch:
                     self._base_branch[i] = kinks._branch(i, [base[j] for j in children[i]],
                                                          base[i])
@@ -511,29 +574,41 @@ class _Kinks:
         children = self.graph.children
         return [self._branch(i, [vals[j] for j in children[i]], vals[i]) for i in indices]
 
+    def _on_kink(self, i, xs, out):
+        """Whether node i's branch changes when one argument moves by one float either way; a
+        wide op with an `update` rule answers each move in O(1) (see ops.Add.update)."""
+        node = self.graph.nodes[i]
+        state = None
+        if len(xs) >= _WIDE and hasattr(node, "update"):
+            state = node.update_state(xs, out)
+        here = None
+        for k, x in enumerate(xs):
+            for toward in (-math.inf, math.inf):
+                y = math.nextafter(x, toward)
+                moved = node.update(state, k, x, y) if state is not None else None
+                if moved is not None:
+                    if not moved[1]:
+                        return True
+                    continue
+                if here is None:
+                    here = self._branch(i, xs, out)
+                ys = list(xs)
+                ys[k] = y
+                try:
+                    there = self._branch(i, ys, node.compute(ys))
+                except ArithmeticError:
+                    continue
+                if there != here:
+                    return True
+        return False
+
     def exactly_at(self, chosen):
         """The ids of the chosen variables that feed a node sitting exactly on a kink: one whose
         branch changes when one argument moves by one float either way."""
         graph = self.graph
         vals, children, nodes = graph.values, graph.children, graph.nodes
-        on_kink = []
-        for i in self.indices:
-            xs = [vals[j] for j in children[i]]
-            here = self._branch(i, xs, vals[i])
-            for k in range(len(xs)):
-                for toward in (-math.inf, math.inf):
-                    ys = list(xs)
-                    ys[k] = math.nextafter(xs[k], toward)
-                    try:
-                        there = self._branch(i, ys, nodes[i].compute(ys))
-                    except ArithmeticError:
-                        continue
-                    if there != here:
-                        on_kink.append(i)
-                        break
-                else:
-                    continue
-                break
+        on_kink = [i for i in self.indices
+                   if self._on_kink(i, [vals[j] for j in children[i]], vals[i])]
         if not on_kink:
             return set()
         # a variable is at the kink when it reaches a node sitting on one
@@ -674,6 +749,60 @@ def _fold_agrees(op):
     return compared > 0
 
 
+def _nested(binary, prefix, suffix, k, y):
+    """(f(P, f(y, S)), its derivative in y) for an associative f: the fold of the arguments
+    with argument k set to y, P the fold of those before it and S of those after it."""
+    import mpmath
+    n = len(prefix)
+    if k == n - 1:
+        return mpmath.mpf(binary.value(prefix[k - 1], y)), binary.partials(
+            [prefix[k - 1], y], (False, True))[1]
+    inner = mpmath.mpf(binary.value(y, suffix[k + 1]))
+    d_inner = binary.partials([y, suffix[k + 1]], (True, False))[0]
+    if k == 0:
+        return inner, d_inner
+    outer = binary.partials([prefix[k - 1], inner], (False, True))[1]
+    return mpmath.mpf(binary.value(prefix[k - 1], inner)), outer * d_inner
+
+
+_ASSOCIATES = {}
+
+
+def _associates(op):
+    """Whether op is a fold (see _folds) whose value and partials at each position of four
+    arguments equal those of the nested form _nested uses, on a grid with ties and zeros."""
+    cls = type(op)
+    if cls not in _ASSOCIATES:
+        _ASSOCIATES[cls] = _folds(op) and _nesting_agrees(op)
+    return _ASSOCIATES[cls]
+
+
+def _nesting_agrees(op):
+    import mpmath
+    binary, fold = _rule(op, 2), _rule(op, 4)
+    f = binary.value
+    compared = 0
+    with mpmath.workdps(_DPS):
+        grid = [mpmath.mpf(v) for v in (-1.5, 0, 0.5, 2)]
+        for xs in itertools.product(grid, repeat=4):
+            try:
+                value, partials = fold.value(*xs), fold.partials(list(xs), (True,) * 4)
+                prefix, suffix = list(xs), list(xs)
+                for k in range(1, 4):
+                    prefix[k] = mpmath.mpf(f(prefix[k - 1], xs[k]))
+                for k in range(2, -1, -1):
+                    suffix[k] = mpmath.mpf(f(xs[k], suffix[k + 1]))
+                nested = [_nested(binary, prefix, suffix, k, xs[k]) for k in range(4)]
+            except (ArithmeticError, ValueError, TypeError):
+                continue
+            tol = mpmath.mpf(10) ** (10 - _DPS)
+            for (v, d), p in zip(nested, partials):
+                if abs(v - value) > tol * (1 + abs(value)) or abs(d - p) > tol * (1 + abs(p)):
+                    return False
+            compared += 1
+    return compared > 0
+
+
 def _at_point(op, k, xs):
     """Partial k of op at xs, with the other arguments put in before differentiating: the general
     rule can divide by 0 where the particular one does not (sympy's d/da a^b is b*a^b/a, which at
@@ -700,6 +829,7 @@ class _Exact:
         self.children = [None if isinstance(n, Leaf) else tuple(index[id(c)] for c in n.children)
                          for n in self.nodes]
         self.index = index
+        self._point = None  # (exact values, each node's users, {node: fold prefixes/suffixes})
 
     def _sweep(self, wanted, shift=None):
         """({index: exact derivative}, {index: bound on the backward pass's rounding}) for the
@@ -773,13 +903,101 @@ class _Exact:
         if delta is None:
             delta = mpmath.mpf("1e-30") * max(1, abs(leaf.value))
         try:
-            below = self._sweep({i}, (i, -mpmath.mpf(delta)))[0][i]
-            above = self._sweep({i}, (i, mpmath.mpf(delta)))[0][i]
+            below = self._tangent(i, -mpmath.mpf(delta))
+            above = self._tangent(i, mpmath.mpf(delta))
         except (TreenetError, ArithmeticError, ValueError):
             if fallback is None:
                 raise
             return fallback
         return float(below), float(above)
+
+    def _at_point(self):
+        """The exact values at the point and each node's users, computed once."""
+        if self._point is None:
+            import mpmath
+            nodes, children = self.nodes, self.children
+            with mpmath.workdps(_DPS):
+                vals = [None] * len(nodes)
+                for i, node in enumerate(nodes):
+                    kids = children[i]
+                    vals[i] = mpmath.mpf(node.value) if kids is None else \
+                        mpmath.mpf(_rule(node, len(kids)).value(*[vals[j] for j in kids]))
+            users = [[] for _ in nodes]
+            for i, kids in enumerate(children):
+                for j in set(kids or ()):
+                    users[j].append(i)
+            self._point = vals, users, {}
+        return self._point
+
+    def _tangent(self, i, delta):
+        """d output / d leaf i at the point with leaf i moved by delta: forward mode over the
+        nodes downstream of it, in 50-digit arithmetic (one sweep per variable at a kink costs
+        its cone, not the graph; a wide fold costs O(1), see _one_moved)."""
+        import mpmath
+        base, users, _ = self._at_point()
+        nodes, children = self.nodes, self.children
+        with mpmath.workdps(_DPS):
+            vals, tangent = {i: base[i] + delta}, {i: mpmath.mpf(1)}
+            moved_kids = {u: [i] for u in users[i]}
+            heap = list(moved_kids)
+            heapq.heapify(heap)
+            while heap:
+                m = heapq.heappop(heap)
+                kids, moved = children[m], moved_kids.pop(m)
+                value, t = self._one_moved(m, moved[0], vals, tangent) \
+                    if len(moved) == 1 else (None, None)
+                if value is None:
+                    xs = [vals.get(j, base[j]) for j in kids]
+                    rule = _rule(nodes[m], len(kids))
+                    value = mpmath.mpf(rule.value(*xs))
+                    wanted = [j in tangent for j in kids]
+                    t = mpmath.mpf(0)
+                    for j, d in zip(kids, rule.partials(xs, wanted)):
+                        if d is not None:
+                            t += self._finite(m, d) * tangent[j]
+                vals[m], tangent[m] = value, t
+                if t or value != base[m]:
+                    for u in users[m]:
+                        if u in moved_kids:
+                            moved_kids[u].append(m)
+                        else:
+                            moved_kids[u] = [m]
+                            heapq.heappush(heap, u)
+            return tangent.get(len(nodes) - 1, 0)
+
+    def _finite(self, m, d):
+        import mpmath
+        if isinstance(d, mpmath.mpc) or not mpmath.isfinite(d):
+            raise TreenetError(f"the exact derivative of {type(self.nodes[m]).__name__} is not "
+                               f"a finite real number at this point")
+        return d
+
+    def _one_moved(self, m, j, vals, tangent):
+        """(value, tangent) of a wide associative fold m whose argument j alone moved, at one
+        position k: f(prefix_k-1, f(x_k, suffix_k+1)), with the prefixes and suffixes of the
+        point computed once per node; (None, None) where that does not apply."""
+        kids = self.children[m]
+        if len(kids) <= 3 or not _associates(self.nodes[m]):
+            return None, None
+        import mpmath
+        base, _, folds = self._at_point()
+        if m not in folds:
+            f = _rule(self.nodes[m], 2).value
+            xs = [base[c] for c in kids]
+            prefix, suffix = list(xs), list(xs)
+            for k in range(1, len(xs)):
+                prefix[k] = mpmath.mpf(f(prefix[k - 1], xs[k]))
+            for k in range(len(xs) - 2, -1, -1):
+                suffix[k] = mpmath.mpf(f(xs[k], suffix[k + 1]))
+            where = {}
+            for k, c in enumerate(kids):
+                where.setdefault(c, []).append(k)
+            folds[m] = prefix, suffix, where
+        prefix, suffix, where = folds[m]
+        if len(where[j]) != 1:
+            return None, None
+        value, d = _nested(_rule(self.nodes[m], 2), prefix, suffix, where[j][0], vals[j])
+        return value, self._finite(m, d) * tangent[j]
 
 
 __all__ = ["gradcheck", "GradCheck", "Row", "METHODS"]

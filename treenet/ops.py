@@ -58,6 +58,20 @@ class Add(Operation):
         sympy = _sympy()
         return sympy.Add(*args)
 
+    # One argument moved, the rest kept (treenet.gradcheck's finite-difference probes): O(1) where
+    # compute is O(arity). `update_state(xs, out)` is taken once at a point; `update(state, k,
+    # old, new)` gives (the value with argument k moved from old to new, whether the kink branch
+    # is unchanged), within 2 eps (|out| + |old| + |new|) of the exact value, or None where it
+    # cannot tell without the other arguments (then compute decides).
+    def update_state(self, xs, out):
+        """For a sum, the sum."""
+        return out
+
+    def update(self, state, k, old, new):
+        """out - old + new (None where it is not finite, or 0, whose sign follows the order)."""
+        value = state - old + new
+        return (value, True) if value != 0 and math.isfinite(value) else None
+
 
 class Subtract(Operation):
     """a - b  (d/da = 1, d/db = -1)"""
@@ -518,6 +532,41 @@ class _Extreme(Operation):
         cases.append((args[-1], True))
         return sympy.Piecewise(*cases)
 
+    # See Add.update: O(1) per moved argument, with the value compute would give, signed zeros
+    # and ties to the first argument included.
+    def update_state(self, xs, out):
+        """(out, the first argument attaining it, the second one and its value, the best value
+        short of out and its first argument); None with a nan, which compute orders by
+        position."""
+        if any(x != x for x in xs):
+            return None
+        better, first = self._better, xs.index(out)
+        second = next((i for i in range(first + 1, len(xs)) if xs[i] == out), None)
+        runner, runner_at = None, None
+        for i, x in enumerate(xs):
+            if x != out and (runner is None or better(x, runner)):
+                runner, runner_at = x, i
+        return out, first, second, None if second is None else xs[second], runner, runner_at
+
+    def update(self, state, k, old, new):
+        """(the extreme with argument k moved to new, whether the first argument attaining it
+        is the same one)."""
+        if new != new:
+            return None
+        out, first, second, second_value, runner, runner_at = state
+        better = self._better
+        if better(new, out) or (new == out and k <= first):
+            at, value = k, new
+        elif new == out or k != first:
+            at, value = first, out
+        elif second is not None:  # the first attaining argument fell short; a tie takes over
+            at, value = second, second_value
+        elif better(new, runner) or (new == runner and k < runner_at):
+            at, value = k, new
+        else:
+            at, value = runner_at, runner
+        return value, at == first
+
 
 class Max(_Extreme):
     """max(a, b, ...)  (d/da = 1 for the first argument equal to the max, else 0)"""
@@ -543,6 +592,10 @@ class Max(_Extreme):
     def _sympy_wins(self, a, b):
         return a >= b
 
+    def _better(self, a, b):
+        """Whether a strictly beats b (see update)."""
+        return a > b
+
 
 class Min(_Extreme):
     """min(a, b, ...)  (d/da = 1 for the first argument equal to the min, else 0)"""
@@ -567,6 +620,10 @@ class Min(_Extreme):
 
     def _sympy_wins(self, a, b):
         return a <= b
+
+    def _better(self, a, b):
+        """Whether a strictly beats b (see update)."""
+        return a < b
 
 
 # --- vector outputs (root only) ---------------------------------------------------------------

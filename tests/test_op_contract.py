@@ -239,3 +239,44 @@ def test_ops_imports_without_sympy():
                          timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "True"]  # imported when a sympy twin is asked for
+
+
+def test_a_subclass_with_its_own_compute_inherits_no_shortcut():
+    # code templates, the O(1) finite-difference update and the fused loss restate the parent's
+    # compute; a subclass that changes compute must not run its parent's shortcuts
+    from treenet import Add, Sigmoid, gradcheck, parse
+    from treenet.ops import REGISTRY
+
+    class DoubleSum(Add):
+        """2*(a + b + ...)"""
+        call, symbol, notation = "doublesum", None, "call"
+
+        def compute(self, xs):
+            return 2.0 * sum(xs)
+
+        def partials(self, xs, out):
+            return [2.0] * len(xs)
+
+        def vjp(self, xs, out, g):
+            return [2.0 * g] * len(xs)
+
+    class Half(Sigmoid):
+        """0.5 whatever the argument"""
+        call = "half"
+
+        def compute(self, xs):
+            return 0.5
+
+        def partials(self, xs, out):
+            return [0.0]
+
+    try:
+        assert Add.owns("update", "compute") and not DoubleSum.owns("update", "compute")
+        assert not DoubleSum.owns("code_value", "compute")
+        assert Sigmoid.owns("fused_losses", "compute") and not Half.owns("fused_losses", "compute")
+        terms = ", ".join(f"x{k}" for k in range(20))
+        report = gradcheck(parse(f"doublesum({terms})"), list(range(20)), method="fd")
+        assert report.ok and all(abs(row.fd - 2.0) < 1e-6 for row in report)
+    finally:
+        REGISTRY.pop("DoubleSum", None)
+        REGISTRY.pop("Half", None)

@@ -258,14 +258,6 @@ def _check_target(target):
 
 # --- which ops can be generated ---------------------------------------------------------------
 
-def _owner(cls, name):
-    """The position in cls.__mro__ of the class that defines `name` (len(mro) if none does)."""
-    for k, klass in enumerate(cls.__mro__):
-        if name in klass.__dict__:
-            return k
-    return len(cls.__mro__)
-
-
 def _templates(cls, kind, n):
     """(value template, vjp template or None, vjp_all template or None), or a reason why the op
     cannot be generated."""
@@ -276,8 +268,7 @@ def _templates(cls, kind, n):
         return f"op {cls.__name__} has no code templates for this target"
     # templates inherited from above the class that redefines a rule describe another op
     vjp_name = "code_vjp" if vjp is not None else "code_vjp_all"
-    if (_owner(cls, "code_value") > _owner(cls, "compute")
-            or _owner(cls, vjp_name) > min(_owner(cls, "vjp"), _owner(cls, "partials"))):
+    if not cls.owns("code_value", "compute") or not cls.owns(vjp_name, "vjp", "partials"):
         return (f"op {cls.__name__} redefines its rules but inherits its code templates "
                 "(give it its own code_value and code_vjp)")
     if isinstance(vjp, tuple) and len(vjp) != n:

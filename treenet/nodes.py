@@ -305,6 +305,24 @@ class Operation(NeuralNetNode):
         return graph._adjoints[graph.index[id(self)]]
 
     @classmethod
+    def owns(cls, extra, *rules):
+        """Whether `extra` (a code template, an update rule, a fused loss: a shortcut that
+        restates the op's rules) still describes this class: declared somewhere in it, and none
+        of `rules` redefined below the class that declared it for a concrete rule of its own. A
+        subclass of Add with its own `compute` must not inherit Add's shortcuts; Max may inherit
+        those of _Extreme, which has no `compute` of its own to restate."""
+        mro = [k for k in cls.__mro__ if k is not Operation]  # Operation's rules are defaults
+
+        def owner(name, start=0):
+            return next((k for k in range(start, len(mro)) if name in mro[k].__dict__), None)
+
+        have = owner(extra)
+        if have is None:
+            return False
+        return not any((owner(rule) or 0) < have and owner(rule, have) is not None
+                       for rule in rules)
+
+    @classmethod
     def _check_arity(cls, n):
         lo, hi = cls.arity_range()
         if n < lo or (hi is not None and n > hi):

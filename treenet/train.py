@@ -29,7 +29,7 @@ from . import optimizers as _optimizers
 from . import steps as _steps
 from .errors import EvaluationError, TrainingError, TreenetError
 from .graph import Graph
-from .nodes import NeuralNetNode
+from .nodes import NeuralNetNode, Operation
 
 
 class History:
@@ -335,8 +335,10 @@ _LOGITS = weakref.WeakKeyDictionary()  # a compiled network -> the graph of its 
 
 def _fuses(out, loss):
     """Whether the output's op lists `loss` among the losses it has a combined form with."""
+    if not (isinstance(out, Operation) and type(out).owns("fused_losses", "compute")):
+        return False  # a subclass with its own compute is not the op the fused form restates
     return any(isinstance(loss, _losses.LOSSES.get(name, ()))
-               for name in getattr(out, "fused_losses", ()))
+               for name in out.fused_losses)
 
 
 def _reason(exc):

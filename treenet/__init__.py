@@ -15,7 +15,8 @@ language's reserved names, `graph` the engine, `templates` and `generator` the c
 that need a higher layer (`compile`, `funcify`, `save`, `predict` on a batch) call entry points
 this file installs into `treenet.nodes`."""
 
-from .errors import EvaluationError, ParseError, TrainingError, TreenetError
+from .errors import (EvaluationError, FileError, MissingRuleError, ParseError, TrainingError,
+                     TreenetError)
 from . import nodes as _nodes
 from .nodes import Constant, Input, Leaf, Macro, NeuralNetNode, Operation, Parameter
 from .ops import (Abs, Add, Divide, Exp, Log, Max, Min, Multiply, Negate, Output, Power, ReLU,
@@ -44,7 +45,8 @@ __all__ = [
     "NeuralNetNode", "Leaf", "Input", "Parameter", "Constant", "Operation", "Macro", "Linear",
     "Add", "Subtract", "Multiply", "Divide", "Negate", "Power", "ReLU", "Sigmoid", "Tanh", "Exp",
     "Log", "Abs", "Step", "Sign", "Max", "Min", "Output", "Softmax",
-    "TreenetError", "ParseError", "EvaluationError", "TrainingError",
+    "TreenetError", "ParseError", "EvaluationError", "TrainingError", "FileError",
+    "MissingRuleError",
     "train", "train_model", "History", "evaluate", "Evaluation", "losses", "optimizers", "load", "save", "dense",
     "to_sympy", "derivative", "gradient", "gradcheck", "GradCheck",
     "codegen",

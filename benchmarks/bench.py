@@ -177,7 +177,7 @@ def measure_graph(nodes, cfg):
     """treenet's compile() of a fresh W3 chain of about `nodes` nodes against the hand-written
     topological sort of the same tree, per node."""
     from _bench_impls import build_chain
-    layers = max(1, (nodes - 1) // 5)
+    layers = max(1, round(nodes / 5))  # 5 nodes a layer, and the input
     trees = max(1, 20_000 // nodes)  # small graphs: several per repeat, each compiled once
     per_node, ref_per_node, ratios = [], [], []
     for _ in range(cfg["repeats"] if nodes <= 100_000 else min(3, cfg["repeats"])):
@@ -248,10 +248,10 @@ def run_worker(name, quick, timeout):
 # --- the tables ---------------------------------------------------------------------------------
 
 def si(x, unit=""):
-    for scale, prefix in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if x >= scale:
-            return f"{x / scale:.3g}{prefix}{unit}"
-    return f"{x:.3g} {unit}".rstrip()
+            return f"{x / scale:.3g} {prefix}{unit}"
+    return f"{x:.3g} {unit}"
 
 
 def seconds(s):
@@ -277,7 +277,7 @@ def train_fmt(cell, reference):
     unit = "steps/s" if "sample" in reference else "samples/s"
     if reference.startswith("ref"):
         return si(cell["speed"], unit)
-    return f"{cell['ratio']:.3g}× ({si(cell['speed'], '/s')})"
+    return f"{cell['ratio']:.3g}× ({si(cell['speed'], '/s')})".replace(" /s", "/s")
 
 
 def table(header, rows):
@@ -311,11 +311,13 @@ def report(results, cfg):
             c = r["chains"].get(str(n))
             if c is not None and c["status"] == "ok":
                 fb = seconds(c["seconds"])
+                compiled = seconds(c["compile"]) if c["compile"] else "—"
                 cells.append(fb if r["name"] == "reference" else
-                             f"{seconds(c['compile'])}, {c['ratio']:.3g}× ({fb})")
+                             f"{compiled}, {c['ratio']:.3g}× ({fb})")
             else:
                 cells.append(cell_text(c, "", None))
-        rows.append([r["label"]] + cells)
+        label = "hand-written Python (reference)" if r["name"] == "reference" else r["label"]
+        rows.append([label] + cells)
     out.append(table(head, rows))
     graphs = [r["graphs"] for r in done if r["graphs"]]
     if graphs:

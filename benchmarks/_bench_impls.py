@@ -100,7 +100,7 @@ class TreenetTrain(Base):
         backends = train_backends()
         self.kwargs = {}
         if backend == "default":
-            self.label = ("treenet train" if backends is None
+            self.label = ("treenet train (no backend= yet: the engine)" if backends is None
                           else "treenet train (backend=None)")
             if backends is not None:
                 self.kwargs = {"backend": None}

@@ -354,13 +354,14 @@ class _Generator:
                                "; ".join(sorted(problems)))
         self.out = len(nodes) - 1
         self.label = [_label(getattr(n, "name", None)) for n in nodes]
-        self.layers = _find_layers(graph) if layers and self.array else []
+        found = _find_layers(graph) if layers and self.array else []
+        self.layers = [layer for layer in found if len(layer[1]) >= 2]
         self.unit = {}          # unit node -> (layer number, row)
         self.absorbed = set()   # the products p*a inside a layer's units
         self.layer_grad = {}    # parameter node -> its gradient, an entry of gw_L / gb_L
         # flat: the parameters are one vector p, a layer's weights gathered by index arrays
         self.flat, self.constants = flat and self.array, {}
-        self._find_maps()
+        self._find_maps([layer for layer in found if len(layer[1]) == 1])
         self.first_unit = {number: min(u[0] for u in units)
                            for number, (_, units) in enumerate(self.layers)}
         for number, (args, units) in enumerate(self.layers):
@@ -371,10 +372,11 @@ class _Generator:
                     self.layer_grad[w] = f"gw_L{number}[{row}, {col}]"
                 self.layer_grad[bias] = f"gb_L{number}[{row}]"
 
-    def _find_maps(self):
+    def _find_maps(self, singles):
         """Element-wise ops over a whole layer (tanh of each unit, each unit used by it only)
         become one call on the layer's matrix, h_L = tanh(z_L); a layer whose arguments are
-        exactly such a map's units, in order, reads h_L as its matrix of arguments."""
+        exactly such a map's units, in order, reads h_L as its matrix of arguments (one unit
+        over such a map, `singles`, is a layer too: a matrix-vector product)."""
         self.maps = {}      # layer number -> (map node per row, templates)
         self.mapped = {}    # map node -> (layer number, row)
         self.whole = {}     # layer number -> the layer whose map is its arguments
@@ -402,6 +404,7 @@ class _Generator:
                         self.mapped[m] = (number, row)
         # a map whose units are a layer's arguments: its rows put in the arguments' order
         by_set = {frozenset(ms): number for number, (ms, _) in self.maps.items()}
+        self.layers += [layer for layer in singles if frozenset(layer[0]) in by_set]
         for number, (args, _) in enumerate(self.layers):
             src = by_set.pop(frozenset(args), None)
             if src is None or len(set(args)) != len(args) or src == number:
@@ -447,6 +450,8 @@ class _Generator:
         """The statements that compute every value, and the names the guard must check."""
         graph, S, xp = self.graph, _Statement, self.xp
         body = [S("n = x.shape[0]", ["n"])] if self.array else []
+        if self.flat and self.layers:
+            body.append(S("ones = np.ones(n)", ["ones"], ["n"]))
         # the leaves are read from x and p by each function that uses them (see _function)
         self.leaves = {}
         present = set(graph.index)
@@ -603,8 +608,11 @@ class _Generator:
             for row, (i, _, _, _) in enumerate(units):
                 body.append(S(f"gz_L{L}[:, {row}] = g_v{i}", [f"gz_L{L}"],
                               [f"gz_L{L}", f"g_v{i}"]))
+        # (a training step sums the columns as a product with ones: BLAS's, faster)
+        column_sums = f"ones @ gz_L{L}" if self.flat else f"gz_L{L}.sum(axis=0)"
         body += [S(f"gw_L{L} = gz_L{L}.T @ a_L{L}", [f"gw_L{L}"], [f"gz_L{L}", f"a_L{L}"]),
-                 S(f"gb_L{L} = gz_L{L}.sum(axis=0)", [f"gb_L{L}"], [f"gz_L{L}"])]
+                 S(f"gb_L{L} = {column_sums}", [f"gb_L{L}"], [f"gz_L{L}"] +
+                   (["ones"] if self.flat else []))]
         if any(self.graph.needs_grad[j] for j in args):
             body.append(S(f"ga_L{L} = gz_L{L} @ w_L{L}", [f"ga_L{L}"], [f"gz_L{L}", f"w_L{L}"]))
         if not getattr(self, "_unguarded", ()):
@@ -625,7 +633,9 @@ class _Generator:
         op = type(self.graph.nodes[ms[0]])
         out = [S(f"h_L{L} = " + fill(value, [f"z_L{L}"], xp=self.xp), [f"h_L{L}"], [f"z_L{L}"])]
         if not getattr(op, "code_passes_non_finite", False):
-            out.append(S(f"zs_L{L} = z_L{L}.sum(axis=1)", [f"zs_L{L}"], [f"z_L{L}"]))
+            # per sample (predict names the samples); a training step needs only one number
+            total = f"np.sum(z_L{L})" if self.flat else f"z_L{L}.sum(axis=1)"
+            out.append(S(f"zs_L{L} = {total}", [f"zs_L{L}"], [f"z_L{L}"]))
             guard.add([f"zs_L{L}"])
         return out
 
@@ -855,9 +865,9 @@ class _Generator:
         return lines + head + ["    s = {}"] + _indent(wrap + _indent(calls, 4 if wrap else 0), 4)
 
 
-def _find_layers(graph):
+def _find_layers(graph, fewest=1):
     """[(arguments, units)]: linear units p*a + p*b + ... + p over the same arguments (at least
-    two units), each parameter and product used by its unit only, so the units are one matrix
+    `fewest` units), each parameter and product used by its unit only, so the units are one matrix
     product. A unit is (node, weight nodes, bias node, product nodes)."""
     from .ops import Add, Multiply
     nodes, children = graph.nodes, graph.children
@@ -883,7 +893,7 @@ def _find_layers(graph):
             args.append(mk[1])
         else:
             groups.setdefault(tuple(args), []).append((i, weights, kids[-1], kids[:-1]))
-    return [(list(args), units) for args, units in groups.items() if len(units) >= 2]
+    return [(list(args), units) for args, units in groups.items() if len(units) >= fewest]
 
 
 class _Guard:

@@ -556,11 +556,11 @@ class _NumpySteps:
                 '    """One batch: (new parameters, new memory..., the loss summed, hits)."""',
                 '    with np.errstate(all="ignore"):  # what is not finite is checked']
         body = forward + [f"zb = {z} if np.shape({z}) == t.shape else np.broadcast_to({z}, t.shape)",
-                          "l, dl, hit = _loss(t, zb, _fused)", "d = dl * sc"] + backward
+                          "l, dl, hit = _loss(t, zb, _fused, False)", "d = dl * sc"] + backward
         # the optimizer's own lines, element-wise over the vectors (its math, numpy's)
         as_array = lambda line: re.sub(r"\bmath\.", "np.", line.format(**fields))  # noqa: E731
         body += [as_array(line) for line in prelude + per_param]
-        checks = ["l.sum()", "new.sum()"] + [f"nm_{part}.sum()" for part in self.memory]
+        checks = ["l.sum()", "dl.sum()", "new.sum()"] + [f"nm_{part}.sum()" for part in self.memory]
         checks += [f"({as_array(e)}).sum()" for e in extra]
         if checked:
             checks.append("np.sum(check)")

@@ -154,14 +154,8 @@ class _PythonEpochs:
     """Runs epochs of per-sample training in one generated function (see the module docstring)."""
 
     def __init__(self, main, graph, loss, opt, params, activation, batch_size, data):
-        gen = _generator_for(graph, "python")
         self.opt, self.params = opt, params
         self.update = opt if opt.code() is not None else _Rule(opt)
-        # an update of its own checks its new values, which checks the gradients it reads
-        parts = gen.sample_step(guard_parameters=self.update is not opt, summed=True)
-        if parts is None:
-            raise _NoCode
-        forward, backward, z, grads = parts
         vector = graph.vector_output
         code = None if vector or not _builtin(loss) else loss.code(activation is not None)
         namespace = {"__name__": "treenet_generated", "_number": _number, "_scaled": _scaled,
@@ -181,14 +175,27 @@ class _PythonEpochs:
         where = {id(n): k for k, n in enumerate(graph.inputs)}
         unpack = [f"x{where[id(n)]}" if id(n) in where else "_" for n in main.inputs]
         width = len(graph.output.children) if vector else None
-        source = self._source(gen, forward, backward, z, grads, code, unpack, batch_size,
-                              width, loss.classification)
-        self.source = source
+        # what the source depends on besides the graph's structure: generated once per key
+        update = self.update.code()
+        key = ("python epoch", None if code is None else (tuple(code[0]), code[1]),
+               tuple(map(tuple, update)), self.update.code_memory, self.update is opt,
+               tuple(unpack), batch_size, width, loss.classification,
+               tuple(n.value for n in graph.nodes if isinstance(n, Constant)))
         cache = _CODE.setdefault(graph, {})
-        code = cache.get(source)
-        if code is None:  # only source the generator wrote: identifiers invented, numbers repr
-            code = cache[source] = compile(source, "<treenet.steps epoch>", "exec")
-        exec(code, namespace)  # noqa: S102
+        found = cache.get(key)
+        if found is None:
+            gen = _generator_for(graph, "python")
+            # an update of its own checks its new values, which checks the gradients it reads
+            parts = gen.sample_step(guard_parameters=self.update is not opt, summed=True)
+            if parts is None:
+                raise _NoCode
+            forward, backward, z, grads = parts
+            source = self._source(gen, forward, backward, z, grads, code, unpack, batch_size,
+                                  width, loss.classification)
+            # only source the generator wrote: identifiers invented, numbers repr
+            found = cache[key] = (source, compile(source, "<treenet.steps epoch>", "exec"))
+        self.source = found[0]
+        exec(found[1], namespace)  # noqa: S102
         self._epoch = namespace["epoch"]
 
     def _source(self, gen, forward, backward, z, grads, code, unpack, batch, width, classify):

@@ -32,7 +32,12 @@ How the code is made
   `gz.sum(axis=0)` and `gz @ w`; the units are then columns of z. A product sums in BLAS's order,
   not the engine's, so these agree with the engine to rounding, not to the bit (a relu deciding
   on a value that is 0 only up to rounding could go the other way), which is why it is a choice.
-  Element-wise ops over a layer stay one call per unit.
+  An element-wise op applied to every unit of a layer (each unit used by it only), tanh say, is
+  one call on the matrix, h = tanh(z), and its derivative rule runs on matrices too; a layer
+  whose arguments are exactly such units reads h as its matrix (the units' columns put in its
+  order), so an MLP runs as `W @ h` products, and then one unit over them is a layer as well.
+  `flat` (the training steps of treenet.steps) reads a layer's weights from the parameter
+  vector by constant index arrays, and sums columns as products with ones.
 - Every identifier in the source is invented by the generator (x0, p3, v12, g_v12, helper
   names from the op classes); input and parameter names, which can be any string, appear only
   in comments and only when they are plain ASCII identifiers (not keywords).

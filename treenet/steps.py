@@ -10,11 +10,17 @@ from the nodes when the function starts and written back when it returns, with t
 last step that completed. The floating-point operations are the engine's, in its order, so the
 parameters come out as the interpreted engine's, bit for bit (the optimizer's memory included).
 
-numpy: each batch is one call of the generated numpy forward, the loss over the batch as arrays
-(`Loss.batch`, or the loss's methods per sample), one call of the generated value_and_grad with
-the per-sample derivatives (scaled by 1/batch size) as its `d`, the parameters' gradients summed
-over the batch put in `.grad`, and the optimizer's own `step`. It agrees with the engine to
-rounding (numpy sums in another order, and its exp, log and tanh may differ in the last bit).
+numpy: each batch is one call of a generated step (`_NumpySteps`): the forward pass, with dense
+layers as matrix products and tanh (any element-wise op) over a layer as one call (the
+generator's `layers=True`, `flat=True`), the loss over the batch as arrays (`Loss.batch`), the
+backward pass seeded by the per-sample derivatives scaled by 1/batch size, and the optimizer's
+update (its `Optimizer.code`, element-wise over vectors) of the flat vector of parameters, which
+stays a vector, with the optimizer's memory, between epochs, and goes back to the nodes when a
+batch fails and when `train` ends (`finish`). It is cached per graph and settings. A loss that
+is not built in, or an optimizer without code, runs batches the older way (`_NumpyBatches`: the
+generated forward, the loss's methods, value_and_grad, the optimizer's own `step`). Either way
+it agrees with the engine to rounding (numpy and BLAS sum in another order, and numpy's exp, log
+and tanh may differ in the last bit).
 
 Errors. The generated code checks what the engine checks (every value and gradient finite, the
 loss, the step) but does not say what went wrong: when anything fails in a batch, the batch is

@@ -257,15 +257,170 @@ def w1_train_rows(repeat=5, epochs=20):
     return rows
 
 
+# --- full batch: train(batch_size=1000) against hand-written numpy and torch ---------------------
+
+W2_TRAIN = "sigmoid(linear(tanh(dense(16, tanh(dense(16, x, y))))))"
+"""A 2-16-16-1 tanh MLP as a scalar tree (337 parameters), BCE on its logit."""
+
+
+def _np_sigmoid(z):
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def hand_batch_w1(p, X, T, lr, epochs):
+    """Full-batch SGD on W1 (the mean BCE on the logit), numpy element-wise."""
+    w3, w1, w2, b1, b2 = p
+    x, y = X[:, 0], X[:, 1]
+    n = len(T)
+    for _ in range(epochs):
+        a = w1 * x + w2 * y + b1
+        h = np.maximum(a, 0.0)
+        dz = (_np_sigmoid(w3 * h + b2) - T) / n
+        da = dz * w3 * (a > 0.0)
+        w3, w1, w2 = w3 - lr * (dz @ h), w1 - lr * (da @ x), w2 - lr * (da @ y)
+        b1, b2 = b1 - lr * da.sum(), b2 - lr * dz.sum()
+    return [float(v) for v in (w3, w1, w2, b1, b2)]
+
+
+W2_SIZES = (2, 16, 16, 1)
+
+
+def _w2_matrices(p):
+    """The parameters, unit by unit (each unit's weights, then its bias), as [(W, b)]."""
+    mats, k = [], 0
+    for fan_in, units in zip(W2_SIZES, W2_SIZES[1:]):
+        block = np.asarray(p[k:k + units * (fan_in + 1)], dtype=float).reshape(units, fan_in + 1)
+        mats.append((block[:, :-1].copy(), block[:, -1].copy()))
+        k += units * (fan_in + 1)
+    return mats
+
+
+def _w2_flat(mats):
+    return [float(v) for W, b in mats for v in np.column_stack([W, b]).ravel()]
+
+
+def hand_batch_w2(p, X, T, lr, epochs):
+    """Full-batch SGD on W2 (the mean BCE on the logit), `W @ h` per layer."""
+    mats = _w2_matrices(p)
+    n = len(T)
+    for _ in range(epochs):
+        acts, a = [X], X
+        for W, b in mats[:-1]:
+            a = np.tanh(a @ W.T + b)
+            acts.append(a)
+        W, b = mats[-1]
+        g = ((_np_sigmoid(a @ W[0] + b[0]) - T) / n)[:, None]
+        for k in range(len(mats) - 1, -1, -1):
+            W, b = mats[k]
+            gW, gb = g.T @ acts[k], g.sum(axis=0)
+            if k:
+                g = (g @ W) * (1.0 - acts[k] * acts[k])
+            mats[k] = (W - lr * gW, b - lr * gb)
+    return _w2_flat(mats)
+
+
+def torch_batch(kind, p, X, T, lr, epochs):
+    """The same full-batch SGD in PyTorch (float64, one thread), or None when not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    Xt, Tt = torch.tensor(X), torch.tensor(T)
+    if kind == "W1":
+        ps = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in p]
+
+        def logit():
+            w3, w1, w2, b1, b2 = ps
+            return w3 * torch.relu(w1 * Xt[:, 0] + w2 * Xt[:, 1] + b1) + b2
+    else:
+        ps = [torch.tensor(m, requires_grad=True) for W, b in _w2_matrices(p) for m in (W, b)]
+
+        def logit():
+            a = Xt
+            for k in range(0, len(ps) - 2, 2):
+                a = torch.tanh(a @ ps[k].T + ps[k + 1])
+            return (a @ ps[-2].T + ps[-1])[:, 0]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    for _ in range(epochs):
+        loss = bce(logit(), Tt)
+        for q in ps:
+            q.grad = None
+        loss.backward()
+        with torch.no_grad():
+            for q in ps:
+                q -= lr * q.grad
+    if kind == "W1":
+        return [float(q.detach()) for q in ps]
+    out = [q.detach().numpy() for q in ps]
+    return _w2_flat(list(zip(out[0::2], out[1::2])))
+
+
+def batch_rows(repeat=7, epochs=(200, 40)):
+    """W1 and W2 full batch (batch_size = the data set, 1000 rows, SGD lr 0.1): train on each
+    backend, and torch, against hand-written numpy, paired, median of per-repeat ratios."""
+    rng = random.Random(2)
+    points = [[rng.uniform(-2, 2), rng.uniform(-2, 2)] for _ in range(1000)]
+    targets = [float(rng.random() < 0.5) for _ in points]
+    data = list(zip(points, targets))
+    X, T = np.array(points), np.array(targets)
+    rows = []
+    for (kind, formula, hand), e in zip((("W1", W1, hand_batch_w1),
+                                         ("W2", W2_TRAIN, hand_batch_w2)), epochs):
+        start = [q.value for q in treenet.parse(formula, seed=0).parameters]
+        ref = hand(start, X, T, 0.1, 3)
+
+        def proved(got, who):
+            scale = max(abs(v) for v in ref)
+            assert all(abs(a - b) <= 1e-9 * scale for a, b in zip(got, ref)), (kind, who)
+
+        def run_train(epochs, backend):
+            net = treenet.parse(formula, seed=0)
+            t0 = time.perf_counter()
+            treenet.train(net, data, loss="bce", lr=0.1, epochs=epochs, batch_size=len(data),
+                          shuffle=False, progress=False, backend=backend)
+            return time.perf_counter() - t0, [q.value for q in net.parameters]
+
+        def run_torch(epochs):
+            t0 = time.perf_counter()
+            got = torch_batch(kind, start, X, T, 0.1, epochs)
+            return time.perf_counter() - t0, got
+
+        impls = [(f"train numpy", lambda k: run_train(k, "numpy"))]
+        if torch_batch(kind, start, X[:2], T[:2], 0.1, 1) is not None:
+            impls.append(("torch batched, 1 thread", run_torch))
+        for name, fn in impls:
+            proved(fn(3)[1], name)
+            ratios, times = [], []
+            for _ in range(repeat):
+                t_impl = fn(e)[0]
+                t0 = time.perf_counter()
+                hand(start, X, T, 0.1, e)
+                t_hand = time.perf_counter() - t0
+                ratios.append(t_hand / t_impl)
+                times.append(t_impl / e)
+            ratios.sort()
+            rows.append((f"{kind} batch of 1000, {name} (s/epoch, ratio)", min(times),
+                         ratios[len(ratios) // 2]))
+        t0 = time.perf_counter()
+        hand(start, X, T, 0.1, e)
+        rows.append((f"{kind} batch of 1000: hand-written numpy", (time.perf_counter() - t0) / e,
+                     1.0))
+    return rows
+
+
 def main(argv):
     sizes = (1000, 10_000) if "--quick" in argv else (1000, 10_000, 100_000)
     if "--train" in argv:
         rows = w1_train_rows()
+    elif "--batch" in argv:
+        rows = batch_rows()
     else:
         rows = w1_rows() + w1_train_rows() + w2_rows() + w3_rows(sizes)
-    print(f"{'workload':48} {'seconds':>12} {'ratio':>8}")
+    print(f"{'workload':56} {'seconds':>12} {'ratio':>8}")
     for name, t, ratio in rows:
-        print(f"{name:48} {t:12.3g} {ratio:8.2f}")
+        print(f"{name:56} {t:12.3g} {ratio:8.2f}")
     return 0
 
 

@@ -11,6 +11,7 @@ import pytest
 import treenet
 from treenet import EvaluationError, TrainingError, TreenetError
 from treenet import generator, steps
+from treenet.graph import Graph
 from test_codegen import EXAMPLES, SHORT, Cube, _load, program
 
 BACKENDS = ("python", "numpy")
@@ -278,3 +279,61 @@ def test_the_size_rule_generates_only_small_networks_for_enough_passes():
     X = np.array([[0.1], [0.2]])
     assert big.predict(X).tolist() == [big.predict([0.1]), big.predict([0.2])]
     assert "_codegen_cache" not in big.__dict__
+
+
+# --- speed work, counted (issue 9's benchmark targets; the times are in bench_codegen --batch) -
+
+MLP = "sigmoid(linear(tanh(dense(4, tanh(dense(5, x, y))))))"
+
+
+def _binary(n, seed):
+    rng = random.Random(seed)
+    return [([rng.uniform(-2, 2), rng.uniform(-2, 2)], float(rng.random() < 0.5))
+            for _ in range(n)]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_an_mlp_trains_on_numpy_as_matrix_products_to_the_interpreted_parameters(optimizer):
+    data = _binary(12, 11)
+    for batch_size in (12, 5):
+        net = treenet.parse(MLP, seed=3)
+        _agree(net, data, loss="bce", optimizer=optimizer, lr=0.1, epochs=3,
+               batch_size=batch_size)
+    # a map whose units are read one by one as well (a vector output), and per-unit rates
+    vec = treenet.parse("input x, y\n[tanh(dense(3, tanh(dense(3, x, y))))]", seed=4)
+    for q in vec.parameters:
+        q.learning_rate = 0.05
+    _agree(vec, [(r, [0.1, -0.2, 0.3]) for r, _ in data], optimizer=optimizer, lr=None,
+           epochs=2, batch_size=4)
+
+
+def test_the_numpy_step_runs_the_forward_once_with_tanh_over_a_layer_as_one_call():
+    net = treenet.parse(MLP, seed=3)
+    data = _binary(200, 12)
+    logits = Graph(net.graph.output.logits())
+    run = steps.runner("numpy", net.graph, logits, treenet.losses.bce, treenet.optimizers.SGD(0.1),
+                       logits.parameters, lambda z: z, 200, data, 1000, True)
+    assert isinstance(run, steps._NumpySteps)
+    source = run.source
+    # 3 layers forward, and 3 backward (the inputs' shares too: the engine checks them)
+    assert source.count("def ") == 1 and source.count("@ w_L") == 6
+    assert source.count("np.tanh(") == 2 and "np.tanh(z_L0)" in source
+    assert "a_L1 = h_L0" in source and "a_L2 = h_L1" in source  # no columns copied
+    assert "math." not in source
+
+
+def test_train_generates_its_code_once_per_network_and_settings(monkeypatch):
+    made = []
+    real = steps._generator_for
+    monkeypatch.setattr(steps, "_generator_for", lambda *a, **kw: made.append(a[1]) or
+                        real(*a, **kw))
+    net = treenet.parse("sigmoid(p*relu(p*x + p*y + p) + p)", seed=0)
+    data = _binary(60, 13)
+    for backend, batch_size in (("python", 1), ("numpy", 60)):
+        for _ in range(3):
+            treenet.train(net, data, loss="bce", lr=0.1, epochs=2, batch_size=batch_size,
+                          backend=backend, progress=False)
+    assert made == ["python", "numpy"]
+    treenet.train(net, data, loss="bce", lr=0.1, epochs=2, batch_size=2, backend="python",
+                  progress=False)
+    assert made == ["python", "numpy", "python"]  # another batch size: another loop

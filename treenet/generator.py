@@ -32,7 +32,12 @@ How the code is made
   `gz.sum(axis=0)` and `gz @ w`; the units are then columns of z. A product sums in BLAS's order,
   not the engine's, so these agree with the engine to rounding, not to the bit (a relu deciding
   on a value that is 0 only up to rounding could go the other way), which is why it is a choice.
-  Element-wise ops over a layer stay one call per unit.
+  An element-wise op applied to every unit of a layer (each unit used by it only), tanh say, is
+  one call on the matrix, h = tanh(z), and its derivative rule runs on matrices too; a layer
+  whose arguments are exactly such units reads h as its matrix (the units' columns put in its
+  order), so an MLP runs as `W @ h` products, and then one unit over them is a layer as well.
+  `flat` (the training steps of treenet.steps) reads a layer's weights from the parameter
+  vector by constant index arrays, and sums columns as products with ones.
 - Every identifier in the source is invented by the generator (x0, p3, v12, g_v12, helper
   names from the op classes); input and parameter names, which can be any string, appear only
   in comments and only when they are plain ASCII identifiers (not keywords).
@@ -309,7 +314,7 @@ _FOLD_ERRORS = (ArithmeticError, ValueError)
 class _Generator:
     """Builds the module source for one graph and target (see the module docstring)."""
 
-    def __init__(self, graph, target, layers=False):
+    def __init__(self, graph, target, layers=False, flat=False):
         _check_target(target)
         if layers and target != "numpy":
             raise TreenetError(f"layers=True is for the numpy target, not {target!r}")
@@ -354,10 +359,16 @@ class _Generator:
                                "; ".join(sorted(problems)))
         self.out = len(nodes) - 1
         self.label = [_label(getattr(n, "name", None)) for n in nodes]
-        self.layers = _find_layers(graph) if layers and self.array else []
+        found = _find_layers(graph) if layers and self.array else []
+        self.layers = [layer for layer in found if len(layer[1]) >= 2]
         self.unit = {}          # unit node -> (layer number, row)
         self.absorbed = set()   # the products p*a inside a layer's units
         self.layer_grad = {}    # parameter node -> its gradient, an entry of gw_L / gb_L
+        # flat: the parameters are one vector p, a layer's weights gathered by index arrays
+        self.flat, self.constants = flat and self.array, {}
+        self._find_maps([layer for layer in found if len(layer[1]) == 1])
+        self.first_unit = {number: min(u[0] for u in units)
+                           for number, (_, units) in enumerate(self.layers)}
         for number, (args, units) in enumerate(self.layers):
             for row, (i, weights, bias, products) in enumerate(units):
                 self.unit[i] = (number, row)
@@ -365,6 +376,64 @@ class _Generator:
                 for col, w in enumerate(weights):
                     self.layer_grad[w] = f"gw_L{number}[{row}, {col}]"
                 self.layer_grad[bias] = f"gb_L{number}[{row}]"
+
+    def _find_maps(self, singles):
+        """Element-wise ops over a whole layer (tanh of each unit, each unit used by it only)
+        become one call on the layer's matrix, h_L = tanh(z_L); a layer whose arguments are
+        exactly such a map's units, in order, reads h_L as its matrix of arguments (one unit
+        over such a map, `singles`, is a layer too: a matrix-vector product)."""
+        self.maps = {}      # layer number -> (map node per row, templates)
+        self.mapped = {}    # map node -> (layer number, row)
+        self.whole = {}     # layer number -> the layer whose map is its arguments
+        if not self.layers:
+            return
+        nodes, children = self.graph.nodes, self.graph.children
+        parents = [[] for _ in nodes]
+        for i, kids in enumerate(children):
+            for j in kids or ():
+                parents[j].append(i)
+        for number, (_, units) in enumerate(self.layers):
+            row_maps = []
+            for i, _, _, _ in units:
+                up = parents[i]
+                m = up[0] if len(up) == 1 else None
+                if (m is None or m not in self.templates or children[m] != (i,)
+                        or nodes[m].vector_valued or self.templates[m][1] is None
+                        or type(nodes[m]) is not type(nodes[up[0]])):
+                    break
+                row_maps.append(m)
+            else:
+                if len({type(nodes[m]) for m in row_maps}) == 1:
+                    self.maps[number] = (row_maps, self.templates[row_maps[0]])
+                    for row, m in enumerate(row_maps):
+                        self.mapped[m] = (number, row)
+        # a map whose units are a layer's arguments: its rows put in the arguments' order
+        by_set = {frozenset(ms): number for number, (ms, _) in self.maps.items()}
+        self.layers += [layer for layer in singles if frozenset(layer[0]) in by_set]
+        for number, (args, _) in enumerate(self.layers):
+            src = by_set.pop(frozenset(args), None)
+            if src is None or len(set(args)) != len(args) or src == number:
+                continue
+            ms, templates = self.maps[src]
+            order = {m: row for row, m in enumerate(ms)}
+            units = self.layers[src][1]
+            self.layers[src] = (self.layers[src][0], [units[order[m]] for m in args])
+            self.maps[src] = (list(args), templates)
+            for row, m in enumerate(args):
+                self.mapped[m] = (src, row)
+            self.whole[number] = src
+        consumed = {}  # map layer -> whether only whole-argument layers read its units
+        absorbed_by = {}
+        for number, (_, units) in enumerate(self.layers):
+            if number in self.whole:
+                for _, _, _, products in units:
+                    absorbed_by.update(dict.fromkeys(products, self.whole[number]))
+        for number, (ms, _) in self.maps.items():
+            consumed[number] = all(m != self.out and parents[m] and
+                                   all(absorbed_by.get(q) == number for q in parents[m])
+                                   for m in ms)
+        self.consumed = consumed
+        self.first_map = {number: min(ms) for number, (ms, _) in self.maps.items()}
 
     def _fold(self, node, kids):
         """The value of a scalar node whose arguments are all folded, if it is finite."""
@@ -386,6 +455,8 @@ class _Generator:
         """The statements that compute every value, and the names the guard must check."""
         graph, S, xp = self.graph, _Statement, self.xp
         body = [S("n = x.shape[0]", ["n"])] if self.array else []
+        if self.flat and self.layers:
+            body.append(S("ones = np.ones(n)", ["ones"], ["n"]))
         # the leaves are read from x and p by each function that uses them (see _function)
         self.leaves = {}
         present = set(graph.index)
@@ -404,10 +475,22 @@ class _Generator:
             node = graph.nodes[i]
             args = [self.names[j] for j in kids]
             text = f"v{i} = " + fill(self.templates[i][0], args, xp=xp)
+            if i in self.mapped:
+                number, row = self.mapped[i]
+                if not self.consumed[number]:
+                    if i == self.out:
+                        body.append(S("# output"))
+                    body.append(S(_comment(f"v{i} = h_L{number}[:, {row}]", self.label[i]),
+                                  [f"v{i}"], [f"h_L{number}"]))
+                continue
             if i in self.unit:
                 number, row = self.unit[i]
-                if row == 0:
+                if i == self.first_unit[number]:
                     body += self._layer_forward(number)
+                    if number in self.maps:
+                        body += self._map_forward(number, guard)
+                if number in self.maps:
+                    continue
                 text = f"v{i} = z_L{number}[:, {row}]"
                 kids = ()
                 if i == self.out:
@@ -427,7 +510,7 @@ class _Generator:
         """The adjoint statements, appended to `body`: reverse order, shared nodes summed in the
         engine's order, nothing for nodes that do not depend on an input or parameter."""
         graph, S, xp, needs = self.graph, _Statement, self.xp, self.graph.needs_grad
-        if self.array:
+        if self.array and not self.flat:  # (a training step's d is its batch's array)
             shape = self._shape()
             body.append(S(f"d = np.broadcast_to(np.asarray(d, dtype=float), {shape})",
                           ["d"], ["d", "n"]))
@@ -440,9 +523,14 @@ class _Generator:
         for i in reversed(graph.op_indices):
             if not needs[i] or i not in self.templates or i in self.absorbed:
                 continue
+            if i in self.mapped:
+                number = self.mapped[i][0]
+                if i == self.first_map[number]:  # every unit of the map has its adjoint
+                    self._map_backward(number, body)
+                continue
             if i in self.unit:
                 number, row = self.unit[i]
-                if row == 0:  # the layer's first unit: every unit's adjoint is complete
+                if i == self.first_unit[number]:  # last in reverse: every unit's adjoint is in
                     self._layer_backward(number, body, guard, defined)
                 continue
             kids = graph.children[i]
@@ -487,14 +575,31 @@ class _Generator:
         biases = ", ".join(self.names[b] for _, _, b, _ in units)
         leaves = [self.names[w] for _, ws, _, _ in units for w in ws]
         leaves += [self.names[b] for _, _, b, _ in units]
-        out = [S(f"# a layer: {len(units)} units over {len(args)} arguments, one matrix product"),
-               S(f"a_L{L} = np.empty((n, {len(args)}))", [f"a_L{L}"], ["n"])]
-        for col, name in enumerate(names):
-            out.append(S(f"a_L{L}[:, {col}] = {name}", [f"a_L{L}"],
-                         [f"a_L{L}"] + self._uses([args[col]])))
-        out += [S(f"w_L{L} = np.array([{weights}])", [f"w_L{L}"], leaves),
-                S(f"b_L{L} = np.array([{biases}])", [f"b_L{L}"], leaves),
-                S(f"z_L{L} = a_L{L} @ w_L{L}.T + b_L{L}", [f"z_L{L}"],
+        out = [S(f"# a layer: {len(units)} units over {len(args)} arguments, one matrix product")]
+        if L in self.whole:
+            out.append(S(f"a_L{L} = h_L{self.whole[L]}", [f"a_L{L}"], [f"h_L{self.whole[L]}"]))
+        elif names == [f"x{k}" for k in range(len(self.graph.inputs))]:
+            out.append(S(f"a_L{L} = x", [f"a_L{L}"], []))  # the inputs, in their order
+        else:
+            out.append(S(f"a_L{L} = np.empty((n, {len(args)}))", [f"a_L{L}"], ["n"]))
+            for col, name in enumerate(names):
+                out.append(S(f"a_L{L}[:, {col}] = {name}", [f"a_L{L}"],
+                             [f"a_L{L}"] + self._uses([args[col]])))
+        if self.flat:  # gathered from the vector p by constant index arrays
+            index = self.graph.index
+            slot = {id(q): k for k, q in enumerate(self.graph.parameters)}
+            pos = lambda j: slot[id(self.graph.nodes[j])]  # noqa: E731
+            self.constants[f"_W_L{L}"] = "np.array([" + ", ".join(
+                "[" + ", ".join(str(pos(w)) for w in ws) + "]" for _, ws, _, _ in units) + "])"
+            self.constants[f"_B_L{L}"] = "np.array([" + ", ".join(
+                str(pos(b)) for _, _, b, _ in units) + "])"
+            del index
+            out += [S(f"w_L{L} = p[_W_L{L}]", [f"w_L{L}"], []),
+                    S(f"b_L{L} = p[_B_L{L}]", [f"b_L{L}"], [])]
+        else:
+            out += [S(f"w_L{L} = np.array([{weights}])", [f"w_L{L}"], leaves),
+                    S(f"b_L{L} = np.array([{biases}])", [f"b_L{L}"], leaves)]
+        out += [S(f"z_L{L} = a_L{L} @ w_L{L}.T + b_L{L}", [f"z_L{L}"],
                   [f"a_L{L}", f"w_L{L}", f"b_L{L}"])]
         return out
 
@@ -503,19 +608,58 @@ class _Generator:
         the batch, are gz_L.T @ a_L and the column sums; the arguments get gz_L @ w_L."""
         S, L = _Statement, number
         args, units = self.layers[number]
-        body.append(S(f"gz_L{L} = np.empty((n, {len(units)}))", [f"gz_L{L}"], ["n"]))
-        for row, (i, _, _, _) in enumerate(units):
-            body.append(S(f"gz_L{L}[:, {row}] = g_v{i}", [f"gz_L{L}"], [f"gz_L{L}", f"g_v{i}"]))
+        if L not in self.maps:  # (a map's backward gave gz_L whole)
+            body.append(S(f"gz_L{L} = np.empty((n, {len(units)}))", [f"gz_L{L}"], ["n"]))
+            for row, (i, _, _, _) in enumerate(units):
+                body.append(S(f"gz_L{L}[:, {row}] = g_v{i}", [f"gz_L{L}"],
+                              [f"gz_L{L}", f"g_v{i}"]))
+        # (a training step sums the columns as a product with ones: BLAS's, faster)
+        column_sums = f"ones @ gz_L{L}" if self.flat else f"gz_L{L}.sum(axis=0)"
         body += [S(f"gw_L{L} = gz_L{L}.T @ a_L{L}", [f"gw_L{L}"], [f"gz_L{L}", f"a_L{L}"]),
-                 S(f"gb_L{L} = gz_L{L}.sum(axis=0)", [f"gb_L{L}"], [f"gz_L{L}"]),
-                 S(f"ga_L{L} = gz_L{L} @ w_L{L}", [f"ga_L{L}"], [f"gz_L{L}", f"w_L{L}"]),
-                 # a scalar for the guard: nan or inf if a weight's or bias's gradient is
-                 S(f"gs_L{L} = np.sum(gw_L{L}) + np.sum(gb_L{L})", [f"gs_L{L}"],
-                   [f"gw_L{L}", f"gb_L{L}"])]
-        guard.add([f"gs_L{L}"])
+                 S(f"gb_L{L} = {column_sums}", [f"gb_L{L}"], [f"gz_L{L}"] +
+                   (["ones"] if self.flat else []))]
+        if any(self.graph.needs_grad[j] for j in args):
+            body.append(S(f"ga_L{L} = gz_L{L} @ w_L{L}", [f"ga_L{L}"], [f"gz_L{L}", f"w_L{L}"]))
+        if not getattr(self, "_unguarded", ()):
+            # a scalar for the guard: nan or inf if a weight's or bias's gradient is
+            body.append(S(f"gs_L{L} = np.sum(gw_L{L}) + np.sum(gb_L{L})", [f"gs_L{L}"],
+                          [f"gw_L{L}", f"gb_L{L}"]))
+            guard.add([f"gs_L{L}"])
+        if L in self.whole and self.consumed[self.whole[L]]:
+            return  # the map below reads ga_L whole
         for col, j in enumerate(args):
             if self.graph.needs_grad[j]:
                 self._accumulate(j, f"ga_L{L}[:, {col}]", [f"ga_L{L}"], body, defined)
+
+    def _map_forward(self, number, guard):
+        """h_L: the map's op on the layer's matrix z_L, one call."""
+        S, L = _Statement, number
+        ms, (value, _, _) = self.maps[number]
+        op = type(self.graph.nodes[ms[0]])
+        out = [S(f"h_L{L} = " + fill(value, [f"z_L{L}"], xp=self.xp), [f"h_L{L}"], [f"z_L{L}"])]
+        if not getattr(op, "code_passes_non_finite", False):
+            # per sample (predict names the samples); a training step needs only one number
+            total = f"np.sum(z_L{L})" if self.flat else f"z_L{L}.sum(axis=1)"
+            out.append(S(f"zs_L{L} = {total}", [f"zs_L{L}"], [f"z_L{L}"]))
+            guard.add([f"zs_L{L}"])
+        return out
+
+    def _map_backward(self, number, body):
+        """gz_L, the layer's adjoints as a matrix, from the map's: its derivative rule on the
+        matrices (the adjoints of the map's units gathered, or the layer above's ga whole)."""
+        S, L = _Statement, number
+        ms, (_, vjp, _) = self.maps[number]
+        if self.consumed[number]:
+            above = next(k for k, src in self.whole.items() if src == number)
+            gh = f"ga_L{above}"
+        else:
+            gh = f"gh_L{L}"
+            body.append(S(f"{gh} = np.empty((n, {len(ms)}))", [gh], ["n"]))
+            for row, m in enumerate(ms):
+                body.append(S(f"{gh}[:, {row}] = g_v{m}", [gh], [gh, f"g_v{m}"]))
+        per = vjp[0] if isinstance(vjp, tuple) else vjp
+        body.append(S(f"gz_L{L} = " + fill(per, [f"z_L{L}"], g=gh, out=f"h_L{L}", i=0, xp=self.xp),
+                      [f"gz_L{L}"], [gh, f"z_L{L}", f"h_L{L}"]))
 
     def _shape(self):
         width = len(self.graph.children[self.out]) if self.graph.vector_output else None
@@ -622,6 +766,39 @@ class _Generator:
         grads = [have.get(id(q), "0.0") for q in self.graph.parameters]
         return (_lines(body[:cut]), _lines(body[cut:]), self.names[self.out], grads)
 
+    def batch_step(self):
+        """A batch's value and gradient as lines for a training step (treenet.steps), numpy
+        target with `flat` parameters: (the lines reading x and p and computing the values,
+        the backward lines seeded by the array `d`, then `check` (the sum of the values the
+        engine checks, or absent) and the vector `G` of the parameters' gradients summed over
+        the batch, the output's name, whether `check` is set), or None when the output is
+        folded or needs no gradient. The parameters' gradients are not in `check`: the
+        optimizer's new values, which the step checks, are not finite when they are not."""
+        graph = self.graph
+        if not self.flat or self.consts[self.out] is not None or not graph.needs_grad[self.out]:
+            return None
+        self._summed = True
+        self._unguarded = {f"g_{self.names[graph.index[id(q)]]}"
+                           for q in graph.parameters if id(q) in graph.index}
+        body, guard = self._forward()
+        cut = len(body)
+        self._backward(body, guard)
+        guard.flush()
+        have = {id(graph.nodes[i]): f"g_{self.names[i]}" for i in self.defined
+                if graph.children[i] is None}
+        grads = [f"G = np.zeros({len(graph.parameters)})"]
+        for L in range(len(self.layers)):
+            grads += [f"G[_W_L{L}] = gw_L{L}", f"G[_B_L{L}] = gb_L{L}"]
+        for k, q in enumerate(graph.parameters):
+            g = have.get(id(q))
+            if g is not None and graph.index[id(q)] not in self.layer_grad:
+                grads.append(f"G[{k}] = {g}.sum()")
+        lines = _lines(body)
+        used = {u for st in body for u in st.uses}
+        loads = [text for leaf, text in self.leaves.items() if leaf in used]
+        return (loads + lines[:len(_lines(body[:cut]))], lines[len(_lines(body[:cut])):] + grads,
+                self.names[self.out], guard.started)
+
     def forward(self):
         """The lines of `forward(x, p)`."""
         body, guard = self._forward()
@@ -693,9 +870,9 @@ class _Generator:
         return lines + head + ["    s = {}"] + _indent(wrap + _indent(calls, 4 if wrap else 0), 4)
 
 
-def _find_layers(graph):
+def _find_layers(graph, fewest=1):
     """[(arguments, units)]: linear units p*a + p*b + ... + p over the same arguments (at least
-    two units), each parameter and product used by its unit only, so the units are one matrix
+    `fewest` units), each parameter and product used by its unit only, so the units are one matrix
     product. A unit is (node, weight nodes, bias node, product nodes)."""
     from .ops import Add, Multiply
     nodes, children = graph.nodes, graph.children
@@ -721,7 +898,7 @@ def _find_layers(graph):
             args.append(mk[1])
         else:
             groups.setdefault(tuple(args), []).append((i, weights, kids[-1], kids[:-1]))
-    return [(list(args), units) for args, units in groups.items() if len(units) >= 2]
+    return [(list(args), units) for args, units in groups.items() if len(units) >= fewest]
 
 
 class _Guard:

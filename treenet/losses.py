@@ -68,10 +68,11 @@ class Loss:
         calls the methods instead)."""
         return None
 
-    def batch(self, targets, z, fused):
+    def batch(self, targets, z, fused, check=True):
         """(losses, derivatives, hits or None) as arrays over a batch (numpy arrays of the
         targets, as `code` takes them, and of the outputs or logits); FloatingPointError if one
-        is not finite. None: not vectorized (the numpy backend calls the methods per sample)."""
+        is not finite (not checked with `check` False: the caller checks). None: not vectorized
+        (the numpy backend calls the methods per sample)."""
         return None
 
     def __repr__(self):
@@ -166,12 +167,12 @@ class MSE(Loss):
     def code(self, fused):
         return ["l = ({z} - {t}) ** 2", "dl = 2.0 * ({z} - {t})"], None
 
-    def batch(self, targets, z, fused):
+    def batch(self, targets, z, fused, check=True):
         diff = z - targets
         if z.ndim == 1:
-            return _finite_arrays(diff ** 2, 2.0 * diff, None)
+            return _finite_arrays(check, diff ** 2, 2.0 * diff, None)
         k = z.shape[1]
-        return _finite_arrays((diff ** 2).sum(axis=1) / k, 2.0 * (diff / k), None)
+        return _finite_arrays(check, (diff ** 2).sum(axis=1) / k, 2.0 * (diff / k), None)
 
 
 class BCE(Loss):
@@ -234,23 +235,24 @@ class BCE(Loss):
                 "l = -{t} * math.log(y) - (1.0 - {t}) * math.log1p(-y)",
                 "dl = (y - {t}) / (y * (1.0 - y))"], "({z} >= 0.5) == ({t} >= 0.5)"
 
-    def batch(self, targets, z, fused):
+    def batch(self, targets, z, fused, check=True):
         import numpy as np
         if fused:
             if z.ndim != 1:
                 return None
             e = np.exp(-np.abs(z))
-            s = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-            return _finite_arrays(np.maximum(z, 0.0) - targets * z + np.log1p(e),
+            q = 1.0 / (1.0 + e)
+            s = np.where(z >= 0, q, e * q)  # e*q: e/(1 + e) to rounding, a division fewer
+            return _finite_arrays(check, np.maximum(z, 0.0) - targets * z + np.log1p(e),
                                   s - targets, (s >= 0.5) == (targets >= 0.5))
         y = np.clip(z, EPS, 1.0 - EPS)
         values = -targets * np.log(y) - (1.0 - targets) * np.log1p(-y)
         ds = (y - targets) / (y * (1.0 - y))
         hits = (z >= 0.5) == (targets >= 0.5)
         if z.ndim == 1:
-            return _finite_arrays(values, ds, hits)
+            return _finite_arrays(check, values, ds, hits)
         k = z.shape[1]
-        return _finite_arrays(values.sum(axis=1) / k, ds / k, hits.all(axis=1))
+        return _finite_arrays(check, values.sum(axis=1) / k, ds / k, hits.all(axis=1))
 
 
 class CrossEntropy(Loss):
@@ -303,10 +305,10 @@ class CrossEntropy(Loss):
     def code(self, fused):
         return BCE.code(self, fused)  # a scalar output is binary: the same as BCE
 
-    def batch(self, targets, z, fused):
+    def batch(self, targets, z, fused, check=True):
         import numpy as np
         if z.ndim == 1:
-            return BCE.batch(self, targets, z, fused)
+            return BCE.batch(self, targets, z, fused, check)
         if fused:
             m = z.max(axis=1, keepdims=True)
             e = np.exp(z - m)
@@ -319,13 +321,14 @@ class CrossEntropy(Loss):
             values = -np.where(targets != 0, targets * np.log(y), 0.0).sum(axis=1)
             ds = np.where(targets != 0, -targets / y, 0.0)
         hits = np.argmax(z, axis=1) == np.argmax(targets, axis=1)
-        return _finite_arrays(values, ds, hits)
+        return _finite_arrays(check, values, ds, hits)
 
 
-def _finite_arrays(values, ds, hits):
-    """(values, ds, hits), or FloatingPointError if a value or derivative is not finite."""
+def _finite_arrays(check, values, ds, hits):
+    """(values, ds, hits), or FloatingPointError if `check` and a value or derivative is not
+    finite."""
     import numpy as np
-    if not (np.isfinite(values).all() and np.isfinite(ds).all()):
+    if check and not (np.isfinite(values).all() and np.isfinite(ds).all()):
         raise FloatingPointError("a loss or its derivative is not finite")
     return values, ds, hits
 

@@ -258,7 +258,9 @@ class ReLU(Operation):
     call, notation = "relu", "call"
 
     code_value = {"python": "{0} if {0} > 0 else 0.0", "array": "{xp}.where({0} > 0, {0}, 0.0)"}
-    code_vjp = "{g} * ({0} > 0)"  # a bool is 1 or 0: relu'(0) = 0
+    # python: g*1.0 is g, and g*0.0 keeps the engine's sign of zero; no float*bool (slow)
+    code_vjp = {"python": "{g} if {0} > 0 else {g} * 0.0",
+                "array": "{g} * ({0} > 0)"}  # a bool is 1 or 0: relu'(0) = 0
 
     def compute(self, xs):
         return xs[0] if xs[0] > 0 else 0.0

@@ -10,11 +10,17 @@ from the nodes when the function starts and written back when it returns, with t
 last step that completed. The floating-point operations are the engine's, in its order, so the
 parameters come out as the interpreted engine's, bit for bit (the optimizer's memory included).
 
-numpy: each batch is one call of the generated numpy forward, the loss over the batch as arrays
-(`Loss.batch`, or the loss's methods per sample), one call of the generated value_and_grad with
-the per-sample derivatives (scaled by 1/batch size) as its `d`, the parameters' gradients summed
-over the batch put in `.grad`, and the optimizer's own `step`. It agrees with the engine to
-rounding (numpy sums in another order, and its exp, log and tanh may differ in the last bit).
+numpy: each batch is one call of a generated step (`_NumpySteps`): the forward pass, with dense
+layers as matrix products and tanh (any element-wise op) over a layer as one call (the
+generator's `layers=True`, `flat=True`), the loss over the batch as arrays (`Loss.batch`), the
+backward pass seeded by the per-sample derivatives scaled by 1/batch size, and the optimizer's
+update (its `Optimizer.code`, element-wise over vectors) of the flat vector of parameters, which
+stays a vector, with the optimizer's memory, between epochs, and goes back to the nodes when a
+batch fails and when `train` ends (`finish`). It is cached per graph and settings. A loss that
+is not built in, or an optimizer without code, runs batches the older way (`_NumpyBatches`: the
+generated forward, the loss's methods, value_and_grad, the optimizer's own `step`). Either way
+it agrees with the engine to rounding (numpy and BLAS sum in another order, and numpy's exp, log
+and tanh may differ in the last bit).
 
 Errors. The generated code checks what the engine checks (every value and gradient finite, the
 loss, the step) but does not say what went wrong: when anything fails in a batch, the batch is
@@ -73,7 +79,10 @@ def runner(backend, main, graph, loss, opt, params, activation, batch_size, data
     try:
         if backend == "python":
             return _PythonEpochs(main, graph, loss, opt, params, activation, batch_size, data)
-        return _NumpyBatches(main, graph, loss, opt, params, activation, batch_size, data)
+        try:
+            return _NumpySteps(main, graph, loss, opt, params, activation, batch_size, data)
+        except _NoCode:
+            return _NumpyBatches(main, graph, loss, opt, params, activation, batch_size, data)
     except _NoCode:
         return None
 
@@ -87,9 +96,9 @@ def _builtin(loss):
     return type(loss) in _losses.LOSSES.values()
 
 
-def _generator_for(graph, target):
+def _generator_for(graph, target, **options):
     try:
-        return _generator._Generator(graph, target)
+        return _generator._Generator(graph, target, **options)
     except TreenetError:
         raise _NoCode from None
 
@@ -151,14 +160,8 @@ class _PythonEpochs:
     """Runs epochs of per-sample training in one generated function (see the module docstring)."""
 
     def __init__(self, main, graph, loss, opt, params, activation, batch_size, data):
-        gen = _generator_for(graph, "python")
         self.opt, self.params = opt, params
         self.update = opt if opt.code() is not None else _Rule(opt)
-        # an update of its own checks its new values, which checks the gradients it reads
-        parts = gen.sample_step(guard_parameters=self.update is not opt, summed=True)
-        if parts is None:
-            raise _NoCode
-        forward, backward, z, grads = parts
         vector = graph.vector_output
         code = None if vector or not _builtin(loss) else loss.code(activation is not None)
         namespace = {"__name__": "treenet_generated", "_number": _number, "_scaled": _scaled,
@@ -178,14 +181,27 @@ class _PythonEpochs:
         where = {id(n): k for k, n in enumerate(graph.inputs)}
         unpack = [f"x{where[id(n)]}" if id(n) in where else "_" for n in main.inputs]
         width = len(graph.output.children) if vector else None
-        source = self._source(gen, forward, backward, z, grads, code, unpack, batch_size,
-                              width, loss.classification)
-        self.source = source
+        # what the source depends on besides the graph's structure: generated once per key
+        update = self.update.code()
+        key = ("python epoch", None if code is None else (tuple(code[0]), code[1]),
+               tuple(map(tuple, update)), self.update.code_memory, self.update is opt,
+               tuple(unpack), batch_size, width, loss.classification,
+               tuple(n.value for n in graph.nodes if isinstance(n, Constant)))
         cache = _CODE.setdefault(graph, {})
-        code = cache.get(source)
-        if code is None:  # only source the generator wrote: identifiers invented, numbers repr
-            code = cache[source] = compile(source, "<treenet.steps epoch>", "exec")
-        exec(code, namespace)  # noqa: S102
+        found = cache.get(key)
+        if found is None:
+            gen = _generator_for(graph, "python")
+            # an update of its own checks its new values, which checks the gradients it reads
+            parts = gen.sample_step(guard_parameters=self.update is not opt, summed=True)
+            if parts is None:
+                raise _NoCode
+            forward, backward, z, grads = parts
+            source = self._source(gen, forward, backward, z, grads, code, unpack, batch_size,
+                                  width, loss.classification)
+            # only source the generator wrote: identifiers invented, numbers repr
+            found = cache[key] = (source, compile(source, "<treenet.steps epoch>", "exec"))
+        self.source = found[0]
+        exec(found[1], namespace)  # noqa: S102
         self._epoch = namespace["epoch"]
 
     def _source(self, gen, forward, backward, z, grads, code, unpack, batch, width, classify):
@@ -284,6 +300,9 @@ class _PythonEpochs:
         helpers = [src.rstrip("\n") for name, src in sorted(gen.helpers.items())
                    if f"{name}(" in text]
         return "\n\n\n".join(["import math"] + helpers + [text]) + "\n"
+
+    def finish(self):
+        """Nothing to write back: each `epoch` call does."""
 
     def epoch(self, order, pos, total, hits):
         """Train from position `pos` of `order`: (the position reached, total, hits); short of
@@ -430,6 +449,8 @@ class _NumpyBatches:
             else:
                 self.targets = np.array([_losses._as_vector(t, self.width) for t in self.raw])
 
+    finish = _PythonEpochs.finish
+
     def epoch(self, order, pos, total, hits):
         """As _PythonEpochs.epoch."""
         np, n = self.np, len(order)
@@ -490,6 +511,133 @@ class _NumpyBatches:
         if not (np.isfinite(values).all() and np.isfinite(ds).all()):
             raise FloatingPointError("loss not finite")
         return values, ds, (np.array(hits) if loss.classification else None)
+
+
+
+class _NumpySteps:
+    """Runs batches as one generated numpy function each: forward with layers as matrix
+    products, the loss over the batch as arrays (`Loss.batch`), backward, and the optimizer's
+    update (`Optimizer.code`, over arrays) of the flat vector of parameters. The parameters and
+    the optimizer's memory stay in vectors between epochs, and go back to the nodes when a
+    batch fails (the engine then runs it) and when training ends (`finish`)."""
+
+    def __init__(self, main, graph, loss, opt, params, activation, batch_size, data):
+        import numpy as np
+        self.np = np
+        update = opt.code()
+        if update is None or not _builtin(loss):
+            raise _NoCode
+        self.loss, self.opt, self.params, self.batch = loss, opt, params, batch_size
+        self.memory = opt.code_memory
+        where = {id(n): k for k, n in enumerate(main.inputs)}
+        cols = [where[id(n)] for n in graph.inputs]
+        X = np.array([row for row, _ in data], dtype=float).reshape(len(data), len(where))
+        self.X = np.ascontiguousarray(X[:, cols])
+        width = len(graph.output.children) if graph.vector_output else None
+        raw = [t for _, t in data]
+        self.T = np.array([_losses._scalar(t) for t in raw] if width is None else
+                          [_losses._as_vector(t, width) for t in raw], dtype=float)
+        fused = activation is not None
+        key = ("numpy step", type(loss), fused, tuple(map(tuple, update)), self.memory,
+               opt.lr is None,
+               tuple(n.value for n in graph.nodes if isinstance(n, Constant)))
+        cache = _CODE.setdefault(graph, {})
+        found = cache.get(key)
+        if found is None:
+            gen = _generator_for(graph, "numpy", layers=True, flat=True)
+            parts = gen.batch_step()
+            if parts is None:
+                raise _NoCode
+            source = self._source(gen, parts, update)
+            # only source the generator wrote: identifiers invented, numbers repr
+            code = compile(source, "<treenet.steps batch>", "exec")
+            found = cache[key] = (source, code)
+        self.source = found[0]
+        namespace = {"__name__": "treenet_generated", "_loss": loss.batch, "_fused": fused}
+        exec(found[1], namespace)  # noqa: S102
+        self._step = namespace["step"]
+        self.stale = True
+
+    def _source(self, gen, parts, update):
+        forward, backward, z, checked = parts
+        prelude, per_param, extra = update
+        fields = {"p": "p", "g": "G", "r": "r", "new": "new"}
+        for part in self.memory:
+            fields[part], fields[f"new_{part}"] = f"m_{part}", f"nm_{part}"
+        mem = ", ".join(f"m_{part}" for part in self.memory)
+        head = [f"def step(x, t, p, r, sc, tn{', ' + mem if mem else ''}):",
+                '    """One batch: (new parameters, new memory..., the loss summed, hits)."""',
+                '    with np.errstate(all="ignore"):  # what is not finite is checked']
+        body = forward + [f"zb = {z} if np.shape({z}) == t.shape else np.broadcast_to({z}, t.shape)",
+                          "l, dl, hit = _loss(t, zb, _fused, False)", "d = dl * sc"] + backward
+        # the optimizer's own lines, element-wise over the vectors (its math, numpy's)
+        as_array = lambda line: re.sub(r"\bmath\.", "np.", line.format(**fields))  # noqa: E731
+        body += [as_array(line) for line in prelude + per_param]
+        checks = ["l.sum()", "dl.sum()", "new.sum()"] + [f"nm_{part}.sum()" for part in self.memory]
+        checks += [f"({as_array(e)}).sum()" for e in extra]
+        if checked:
+            checks.append("np.sum(check)")
+        body += ["lt = " + checks[0], "c = " + " + ".join(["lt"] + checks[1:]),
+                 "if c - c != 0:  # a sum of what the engine checks: nan or inf if one is",
+                 "    raise FloatingPointError('not finite')",
+                 "hits = -1 if hit is None else int(np.count_nonzero(hit))",
+                 "return (new, " + "".join(f"nm_{part}, " for part in self.memory)
+                 + "float(lt), hits)"]
+        constants = [f"{name} = {text}" for name, text in sorted(gen.constants.items())]
+        text = "\n".join(head + _indent(body, 8))
+        helpers = [src.rstrip("\n") for name, src in sorted(gen.helpers.items())
+                   if f"{name}(" in text]
+        return "\n\n\n".join(["import numpy as np\n" + "\n".join(constants)] + helpers
+                                + [text]) + "\n"
+
+    def _load(self):
+        """The parameters and the optimizer's memory from the nodes, into vectors."""
+        np, opt, params = self.np, self.opt, self.params
+        self.p = np.array([q.value for q in params], dtype=float)
+        self.r = opt.lr if opt.lr is not None else np.array([opt.rate(q) for q in params],
+                                                            dtype=float)
+        parts = [opt.memory_in(opt.state.get(id(q))) for q in params]
+        self.m = [np.array(col, dtype=float) for col in zip(*parts)] if params else \
+            [np.zeros(0) for _ in self.memory]
+        self.t = opt.t
+        self.stale = False
+
+    def finish(self):
+        """Write the parameters and the optimizer's memory back to the nodes."""
+        if self.stale:
+            return
+        opt = self.opt
+        values = self.p.tolist()
+        cols = [m.tolist() for m in self.m]
+        for k, q in enumerate(self.params):
+            q.value = values[k]
+            opt.state[id(q)] = opt.memory_out([col[k] for col in cols])
+        opt.t = self.t
+        self.stale = True
+
+    def epoch(self, order, pos, total, hits):
+        """As _PythonEpochs.epoch."""
+        if self.stale:
+            self._load()
+        n = len(order)
+        if pos == 0 and self.batch >= n:  # the whole set: the order only sums differently
+            batches = [(self.X, self.T)]
+        else:
+            index = self.np.asarray(order)
+            batches = ((self.X[index[k:k + self.batch]], self.T[index[k:k + self.batch]])
+                       for k in range(pos, n, self.batch))
+        for x, t in batches:
+            try:
+                out = self._step(x, t, self.p, self.r, 1.0 / len(t), self.t + 1, *self.m)
+            except (ArithmeticError, ValueError, TypeError):
+                self.finish()  # the engine runs this batch from the nodes' values
+                return pos, total, hits
+            self.p, self.m, self.t = out[0], list(out[1:-2]), self.t + 1
+            total += out[-2]
+            if out[-1] >= 0:
+                hits += out[-1]
+            pos += len(t)
+        return pos, total, hits
 
 
 __all__ = ["BACKENDS", "choose", "runner"]

@@ -217,6 +217,8 @@ def _fit(net, data, loss, opt, epochs, batch_size, rng, progress, print_every, f
             if print_every and epoch % print_every == 0:
                 print(f"Epoch {epoch}: loss={total / n}")
     finally:
+        if fast is not None:  # the parameters it keeps while training go back to the nodes
+            fast.finish()
         bar.close()
     return history
 

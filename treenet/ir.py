@@ -152,33 +152,37 @@ def name_leaves(ir):
     inputs of one name, and rename a parameter whose name is taken to the next free `name_2`:
     parameters are found by name in saved programs. Part of compiling, not of building."""
     inputs, parameters = ir.inputs, ir.parameters
-    taken = {leaf.name for leaf in inputs if leaf.name is not None}
-    taken.update([leaf.name for leaf in parameters if leaf.name is not None])
-    _name(inputs, "x", taken)
-    _name(parameters, "p", taken)
+    # only the names leaves already have can clash: the made-up ones skip every taken name and
+    # have no "_", so they are distinct from each other, from those and from the renamed ones
     seen = {}
     for leaf in inputs:
-        if seen.setdefault(leaf.name, leaf) is not leaf:
+        if leaf.name is not None and seen.setdefault(leaf.name, leaf) is not leaf:
             raise TreenetError(f"two different inputs are named {leaf.name!r}: predict could "
                                "not tell them apart")
+    taken = set(seen)
+    taken.update([leaf.name for leaf in parameters if leaf.name is not None])
     # a rebound `w = p(..)`, or an input's name
     for leaf in parameters:
-        if seen.setdefault(leaf.name, leaf) is not leaf:
+        if leaf.name is not None and seen.setdefault(leaf.name, leaf) is not leaf:
             k = 2
             while f"{leaf.name}_{k}" in seen or f"{leaf.name}_{k}" in taken:
                 k += 1
             leaf.name = f"{leaf.name}_{k}"
             seen[leaf.name] = leaf
+    _name(inputs, "x", taken)
+    _name(parameters, "p", taken)
 
 
 def _name(leaves, prefix, taken):
     counter = 0
     for leaf in leaves:
         if leaf.name is None:
-            while f"{prefix}{counter}" in taken:
+            name = f"{prefix}{counter}"
+            while name in taken:
                 counter += 1
-            leaf.name = f"{prefix}{counter}"
-            taken.add(leaf.name)
+                name = f"{prefix}{counter}"
+            leaf.name = name
+            counter += 1
 
 
 __all__ = ["IR", "build", "name_leaves"]

@@ -76,10 +76,11 @@ def walk(roots):
     while stack:
         node = pop()
         if node is _FINISH:
-            node = pop()  # every child is finished
+            kids = pop()  # every child is finished
+            node = pop()
             index[id(node)] = len(order)
             add_order(node)
-            add_children(tuple(map(get_index, map(id, node.children))))
+            add_children(tuple(map(get_index, map(id, kids))))
             continue
         key = id(node)
         state = state_of(key)
@@ -101,6 +102,7 @@ def walk(roots):
             continue
         index[key] = -1
         push(node)
+        push(kids)  # finishing then reads the list, not the node again (a cache miss less)
         push(_FINISH)
         for child in kids:
             if type(child) not in kinds:  # a class not met yet: a number or a macro, maybe

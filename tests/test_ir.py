@@ -47,7 +47,8 @@ def test_the_ir_is_immutable():
 def test_the_ir_is_plain_structure_in_topological_order():
     x, y = Input(name="x"), Input(name="y")
     h = Tanh([Add([x, y])])
-    root = Add([Multiply([h, h]), h, Constant(2.0)])
+    dead = Tanh([Constant(3.0)])  # reads no input or parameter: needs no derivative
+    root = Add([Multiply([h, h]), h, Constant(2.0), dead])
     structure = ir.build(root)
     nodes, children = structure.nodes, structure.children
     assert structure.outputs == (len(nodes) - 1,) and nodes[-1] is root
@@ -60,7 +61,8 @@ def test_the_ir_is_plain_structure_in_topological_order():
             assert all(j < i for j in kids)  # children before parents
     assert structure.inputs == (x, y) and structure.parameters == ()
     assert [nodes[i] for i in structure.leaves] == [n for n in nodes if not n.children]
-    assert structure.needs_grad == tuple(not isinstance(n, Constant) for n in nodes)
+    assert structure.needs_grad == tuple(not isinstance(n, Constant) and n is not dead
+                                         for n in nodes)
     assert all(structure.index[id(n)] == i for i, n in enumerate(nodes))
 
 

@@ -14,8 +14,8 @@ import threading
 import weakref
 
 from .errors import DomainError, EvaluationError, TreenetError
-from .nodes import Input, Parameter, Operation, as_float, brief
 from .ir import build, name_leaves
+from .nodes import Input, Operation, Parameter, as_float, brief
 from .order import toposort
 from .printer import describe
 

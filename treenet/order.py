@@ -1,13 +1,12 @@
 """The topological order of a network: children first, each node once, macros replaced by their
 expansions. Below the IR, the engine and the printer, which all walk it. Iterative (no recursion
-limit) and linear: per node a constant number of dict and list operations, the checks that
-depend only on a node's class looked up once per class and build."""
+limit) and linear: each node's children read once, a constant number of dict and list
+operations per node, the checks that depend only on a node's class made once per class and walk."""
 
 from .errors import TreenetError
 from .nodes import Constant, Leaf, Macro, NeuralNetNode
 
 _EXPANSION_LIMIT = 10_000
-
 
 
 class _Kind:

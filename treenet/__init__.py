@@ -4,16 +4,18 @@ by a backward pass and checked against sympy.
 The modules are layered: each imports only from the modules before it in this order (lowest
 first; tests/test_layering.py reads every import, function-level ones included, and checks it):
 
-    errors -> nodes -> order -> algebra -> ops -> macros -> layers -> names -> printer -> graph
-    -> lalr -> parser -> io -> symbolic -> derivative -> gradcheck -> templates -> generator
-    -> losses -> optimizers -> steps -> train -> treenet (this file) -> demo -> __main__
+    errors -> nodes -> order -> ir -> algebra -> ops -> macros -> layers -> names -> printer
+    -> graph -> lalr -> parser -> io -> symbolic -> derivative -> gradcheck -> templates
+    -> generator -> losses -> optimizers -> steps -> train -> treenet (this file) -> demo
+    -> __main__
 
-`nodes` holds the node classes, `order` the topological sort, `algebra` the constant-folding
-builders (they find the op classes in the registry), `ops` every op, `macros` Linear, `names` the
-language's reserved names, `graph` the engine, `templates` and `generator` the code generator
-(`treenet.codegen`), `steps` training on generated code (`train`'s backends). The node methods
-that need a higher layer (`compile`, `funcify`, `save`, `predict` on a batch) call entry points
-this file installs into `treenet.nodes`."""
+`nodes` holds the node classes, `order` the topological sort, `ir` the immutable structure every
+pass reads (built once per compile), `algebra` the constant-folding builders (they find the op
+classes in the registry), `ops` every op, `macros` Linear, `names` the language's reserved names,
+`graph` the interpreted engine (the IR and its run-time state), `templates` and `generator` the
+code generator (`treenet.codegen`), `steps` training on generated code (`train`'s backends). The
+node methods that need a higher layer (`compile`, `funcify`, `save`, `predict` on a batch) call
+entry points this file installs into `treenet.nodes`."""
 
 from .errors import (EvaluationError, FileError, MissingRuleError, ParseError, TrainingError,
                      TreenetError)

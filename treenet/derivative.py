@@ -41,15 +41,15 @@ def gradient(node, wrt=None, component=None):
     of layer k+1). They are not compiled here -- a network compiles on first use -- since each
     compiled Graph holds its own node order: compiling all of a chain's N results is O(N^2)."""
     as_dict = wrt is None
-    graph = node.graph  # compiles, so every leaf has its name
+    ir = node.graph.ir  # compiles (so every leaf has its name) or reuses the compiled IR
     if wrt is None:
-        wrt = list(graph.inputs) + list(graph.parameters)
+        wrt = list(ir.inputs) + list(ir.parameters)
     scope = _scope(node)  # once: one per target would be quadratic in the number of variables
     targets = [_resolve(scope, w) for w in wrt]
-    _check_component(graph.output, component)
-    nodes, index, children = graph.nodes, graph.index, graph.children
+    _check_component(ir.nodes[ir.output], component)
+    index = ir.index
     wanted = {index[id(t)] for t in targets if id(t) in index}
-    adjoints = _sweep(nodes, children, wanted, component)
+    adjoints = _sweep(ir, wanted, component)
     results = []
     for t in targets:
         i = index.get(id(t))
@@ -64,7 +64,8 @@ def gradient(node, wrt=None, component=None):
 def scalar_root(node, component=None):
     """The scalar network to differentiate: `node` itself, or component k of a vector output (as
     its op builds it: softmax's is as stable as the engine's)."""
-    out = node.graph.output
+    ir = node.graph.ir
+    out = ir.nodes[ir.output]
     _check_component(out, component)
     if not out.vector_valued:
         return out
@@ -92,7 +93,8 @@ def _scope(node):
     """Every leaf a name may refer to: the network's, and those of what it was derived from (so
     the second derivative with respect to a variable the first one no longer contains is 0, not
     an unknown name)."""
-    leaves = {leaf.name: leaf for leaf in list(node.graph.inputs) + list(node.graph.parameters)}
+    ir = node.graph.ir
+    leaves = {leaf.name: leaf for leaf in ir.inputs + ir.parameters}
     for name, leaf in getattr(node, "_derivative_scope", {}).items():
         leaves.setdefault(name, leaf)
     return leaves
@@ -115,9 +117,11 @@ def _resolve(leaves, wrt):
     raise TreenetError(f"wrt must be a name or an Input/Parameter node, got {wrt!r}")
 
 
-def _sweep(nodes, children, wanted, component=None):
-    """The adjoint node of every node in `wanted` (None where it is 0); for a vector output, of
-    its output `component`, whose local derivatives its op gives (`component_dnodes`)."""
+def _sweep(ir, wanted, component=None):
+    """The adjoint node of every node in `wanted` (None where it is 0), from the IR's output
+    down; for a vector output, of its output `component`, whose local derivatives its op gives
+    (`component_dnodes`)."""
+    nodes, children, out = ir.nodes, ir.children, ir.output
     n = len(nodes)
     # only nodes on a path from the output down to a wanted leaf get an adjoint
     reaches = [i in wanted for i in range(n)]
@@ -133,10 +137,10 @@ def _sweep(nodes, children, wanted, component=None):
             copy[i] = node.copy_with([copy[j] for j in children[i]])
             copy[i].name = node.name  # keeps a binding's name, so the derivative reads like it
     terms = [[] for _ in range(n)]
-    if reaches[-1]:
-        terms[-1].append(B.const(1.0))
+    if reaches[out]:
+        terms[out].append(B.const(1.0))
     adjoint = [None] * n
-    for i in range(n - 1, -1, -1):
+    for i in range(out, -1, -1):
         if not terms[i]:
             continue
         a = terms[i][0] if len(terms[i]) == 1 else B.add(*terms[i])

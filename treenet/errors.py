@@ -83,6 +83,10 @@ class MissingRuleError(TreenetError, NotImplementedError):
     """An op lacks a rule that was asked for (say to_sympy): the message names the op and the method."""
 
 
+class FrozenError(TreenetError, AttributeError):
+    """An assignment to an immutable structure (the compiled IR): build a new one instead."""
+
+
 class DomainError(ArithmeticError):
     """Raised inside an op's rule for a value outside its domain; the engine turns it into an
     EvaluationError that names the sub-expression."""

@@ -1,8 +1,9 @@
-"""The compiled form of a network and the engine that runs it.
+"""The interpreted engine: a compiled network's IR and the state that running it needs.
 
-A `Graph` is a plain structure other passes can walk: `nodes` in topological order (children
-before parents, the output last) and, for each node, `children` as a tuple of indices into that
-order (None for a leaf). Forward and backward are loops over that order, with no per-op code and
+The structure is `treenet.ir.IR`, built once per compile and shared with every other pass:
+`nodes` in topological order (children before parents, the output last) and, for each node,
+`children` as a tuple of indices into that order (None for a leaf). A `Graph` adds the engine's
+run-time state beside it. Forward and backward are loops over that order, with no per-op code and
 no recursion, so depth is limited by memory only."""
 
 from collections.abc import Iterable, Mapping
@@ -13,7 +14,8 @@ import threading
 import weakref
 
 from .errors import DomainError, EvaluationError, TreenetError
-from .nodes import Input, Leaf, NeuralNetNode, Operation, Parameter, as_float, brief
+from .ir import build, name_leaves
+from .nodes import Input, Operation, Parameter, as_float, brief
 from .order import toposort
 from .printer import describe
 
@@ -22,75 +24,26 @@ from .printer import describe
 _clock = itertools.count(1)
 
 
-def _name_leaves(leaves, prefix, taken):
-    counter = 0
-    for leaf in leaves:
-        if leaf.name is None:
-            while f"{prefix}{counter}" in taken:
-                counter += 1
-            leaf.name = f"{prefix}{counter}"
-            taken.add(leaf.name)
-
-
 class Graph:
-    """A compiled network (see the module docstring)."""
+    """The interpreted engine of a compiled network: its IR (`treenet.ir`, the structure every
+    pass shares) and the engine's run-time state beside it (values, adjoints, the leaves' snapshot
+    the cache compares, the lock). The IR's fields are attributes here too, for the passes that
+    read the engine: `nodes`, `children`, `index`, `needs_grad`, `leaf_indices`, `op_indices`;
+    `inputs` and `parameters` as lists."""
 
     def __init__(self, root):
         self.root = root
-        self.nodes, self.index = toposort(root)
-        self.output = self.nodes[-1]
-        self.children = children = []
-        index = self.index
-        for node in self.nodes:
-            kids = node.children
-            if isinstance(node, Leaf):
-                if kids:
-                    raise TreenetError(f"{type(node).__name__} is a leaf: it cannot have children")
-                children.append(None)
-            else:
-                type(node)._check_arity(len(kids))
-                if node.vector_valued and node is not self.output:
-                    raise TreenetError(f"{type(node).__name__} gives a vector: it can only be the "
-                                       "output of a network, not feed another node")
-                children.append(tuple([index[id(c)] for c in kids]))
-        # inputs the root declares (`input x, y`) are part of the network even if unused
-        declared = [n for n in getattr(root, "declared_inputs", ()) if id(n) not in self.index]
-        self.inputs = sorted([n for n in self.nodes if isinstance(n, Input)] + declared,
-                             key=lambda n: n._serial)
-        self.parameters = sorted((n for n in self.nodes if isinstance(n, Parameter)),
-                                 key=lambda n: n._serial)
-        taken = {n.name for n in self.inputs + self.parameters if n.name is not None}
-        _name_leaves(self.inputs, "x", taken)
-        _name_leaves(self.parameters, "p", taken)
-        seen = {}
-        for leaf in self.inputs:
-            if seen.setdefault(leaf.name, leaf) is not leaf:
-                raise TreenetError(f"two different inputs are named {leaf.name!r}: predict could "
-                                   "not tell them apart")
-        # a parameter whose name is taken (a rebound `w = p(..)`, or an input's name) gets the
-        # next free `name_2`, `name_3`, ...: parameters are found by name in saved programs
-        for leaf in self.parameters:
-            if seen.setdefault(leaf.name, leaf) is not leaf:
-                k = 2
-                while f"{leaf.name}_{k}" in seen or f"{leaf.name}_{k}" in taken:
-                    k += 1
-                leaf.name = f"{leaf.name}_{k}"
-                seen[leaf.name] = leaf
-        self.leaf_indices = [i for i, c in enumerate(self.children) if c is None]
-        self.op_indices = [i for i, c in enumerate(self.children) if c is not None]
-        # which nodes depend on an input or parameter: only those need a derivative
-        self.needs_grad = needs = []
-        for node, kids in zip(self.nodes, children):
-            if kids is None:
-                needs.append(isinstance(node, (Input, Parameter)))
-            else:
-                needs.append(any([needs[j] for j in kids]))
-        self.vector_output = bool(self.output.vector_valued)
-        hook_free = NeuralNetNode.on_backward
-        self._hooked = [i for i, n in enumerate(self.nodes)
-                        if type(n).on_backward is not hook_free]
-        self._leaf_nodes = [self.nodes[i] for i in self.leaf_indices]
-        self._steps = [(i, self.nodes[i].compute, self.children[i]) for i in self.op_indices]
+        self.ir = structure = build(root)
+        name_leaves(structure)
+        self.nodes, self.children, self.index = structure.nodes, structure.children, structure.index
+        self.output = self.nodes[structure.output]
+        self.inputs, self.parameters = list(structure.inputs), list(structure.parameters)
+        self.leaf_indices, self.op_indices = structure.leaves, structure.ops
+        self.needs_grad = structure.needs_grad
+        self.vector_output = bool(structure.vector)
+        self._hooked = structure.hooked
+        self._leaf_nodes = None
+        self._steps = None  # the forward loop's (position, rule, children), made on first run
         self._values = None
         self._adjoints = None
         self._snapshot = None
@@ -98,13 +51,22 @@ class Graph:
         # one graph's predict or backward never sees another thread's half-written state
         self._lock = threading.RLock()
         self._vectors = None
+
+    def _prepare(self):
+        """The engine's own per-node tables, made on its first run, not at compile: a network only
+        printed, differentiated or run by generated code never needs them."""
+        nodes = self.nodes
+        self._leaf_nodes = [nodes[i] for i in self.leaf_indices]
+        children = self.children
+        self._steps = [(i, nodes[i].compute, children[i]) for i in self.op_indices]
         # each op node reports the live graph that ran over it last (see Operation.value); the
         # references are weak, so a dropped graph is not kept alive by its nodes. Dead ones are
         # swept when a node's list doubles: O(1) per node, even when hundreds of graphs share it
-        # (the derivatives from one `gradient` sweep do)
+        # (the derivatives from one `gradient` sweep do). Registering at the first run is soon
+        # enough: before it, this graph has no values to report
         me = weakref.ref(self)
         for i in self.op_indices:
-            node = self.nodes[i]
+            node = nodes[i]
             graphs = node._graphs
             if not graphs:
                 node._graphs = [me]
@@ -212,6 +174,8 @@ class Graph:
             return self._forward()
 
     def _forward(self):
+        if self._steps is None:
+            self._prepare()
         self._ran = next(_clock)
         snapshot = [leaf.value for leaf in self._leaf_nodes]
         if self._values is not None and snapshot == self._snapshot and (

@@ -17,9 +17,9 @@ import re
 
 from .errors import TreenetError
 from .names import reserved_names
-from .nodes import Constant, Input, Leaf, Parameter
+from .ir import build
+from .nodes import Constant, Input, Parameter
 from .ops import ATOM, PRODUCT, REGISTRY, SUM, UNARY
-from .order import toposort
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\Z")
 PARAMS = ("value", "name", "p")
@@ -39,24 +39,20 @@ def number(v):
 def funcify(root, params="value"):
     """The network under `root` as a treenet program (see NeuralNetNode.funcify)."""
     _check_params(params, "funcify")
-    graph = root.graph
-    return _Printer(graph.nodes, graph.children, _TEXT, params, graph).render()
+    return _Printer(root.graph.ir, _TEXT, params).render()  # the compiled IR, not a new walk
 
 
 def latex(root, params="name"):
     """The network under `root` as LaTeX, with `\\begin{aligned}` bindings for shared parts;
     parameters by name ("name"), by value ("value"), or by name after a line of values ("p")."""
     _check_params(params, "latex")
-    graph = root.graph
-    return _Printer(graph.nodes, graph.children, _LATEX, params, graph).render()
+    return _Printer(root.graph.ir, _LATEX, params).render()
 
 
 def describe(node, limit=160):
-    """A short formula for a sub-expression (parameters by name), for error messages."""
-    nodes, index = toposort(node)
-    children = [None if isinstance(n, Leaf) else tuple(index[id(c)] for c in n.children)
-                for n in nodes]
-    text = _Printer(nodes, children, _TEXT, "name", None, sep="; ", strict=False).render()
+    """A short formula for a sub-expression (parameters by name), for error messages. The
+    sub-expression is not compiled (that would name its leaves): its IR is built for it."""
+    text = _Printer(build(node), _TEXT, "name", declare=False, sep="; ", strict=False).render()
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
@@ -206,18 +202,19 @@ class _Printer:
     it prints (`neg_of`), and for an odd op led by a minus, the rest after its first operand
     (`rest`), so a sum can move that minus out."""
 
-    def __init__(self, nodes, children, style, params, graph, sep=None, strict=True):
-        self.nodes, self.children, self.style, self.params = nodes, children, style, params
-        self.graph = graph
+    def __init__(self, ir, style, params, declare=True, sep=None, strict=True):
+        self.nodes, self.children, self.style, self.params = ir.nodes, ir.children, style, params
+        self.ir = ir
+        self.declare = declare  # a whole network's program: `input` and `p(...)` lines
         self.sep = sep or style.sep
         self.strict = strict
-        n = len(nodes)
+        n = len(ir.nodes)
         self.text, self.prec, self.lead = [None] * n, [ATOM] * n, [False] * n
         self.num, self.neg_of, self.rest = [None] * n, [None] * n, [None] * n
 
     def render(self):
         nodes, children, style = self.nodes, self.children, self.style
-        root = len(nodes) - 1
+        root = self.ir.output
         uses = [0] * len(nodes)
         for kids in children:
             for j in kids or ():
@@ -256,16 +253,16 @@ class _Printer:
 
     # --- statements before the bindings ----------------------------------------------------------
     def _declarations(self, roots, bound):
-        graph, style = self.graph, self.style
-        if graph is None:
+        ir, style = self.ir, self.style
+        if not self.declare:
             return []
         out = []
-        inputs = graph.inputs
+        inputs = list(ir.inputs)
         if style is _TEXT and inputs and (self.params == "p" or
                                           self._first_appearance(roots, bound) != inputs):
             out.append(["input ", ", ".join(n.name for n in inputs)])
         if self.params == "p":
-            for param in graph.parameters:
+            for param in ir.parameters:
                 out.append(style.declare(style.name(param.name),
                                          self._number(param.value, param)[0]))
         return out

@@ -26,8 +26,8 @@ the sub-expression (the network itself is undefined there: evaluating it raises)
 import math
 
 from .errors import TreenetError
-from .graph import toposort
-from .nodes import Constant, Input, Leaf, Parameter
+from .ir import build
+from .nodes import Constant, Input, Parameter
 
 #: tree size (counting every path) above which `evaluate="auto"` stops sympy's simplification
 AUTO_LIMIT = 2000
@@ -61,14 +61,13 @@ def to_sympy(node, values=False, evaluate="auto"):
     `derivative(...)` and `gradcheck(...)` work at any depth."""
     import sympy
     _check_evaluate(evaluate)
-    graph = node.graph  # compiles: names every input and parameter
-    nodes, children = graph.nodes, graph.children
-    exprs = _convert(nodes, children, evaluate)
-    result = exprs[-1]
+    ir = node.graph.ir  # compiles (naming every input and parameter) or reuses the compiled IR
+    exprs = _convert(ir, evaluate)
+    result = exprs[ir.output]
     if not values:
         return result
-    subs = {exprs[i]: sympy.Float(n.value) for i, n in enumerate(nodes)
-            if isinstance(n, (Input, Parameter))}
+    subs = {exprs[i]: sympy.Float(ir.nodes[i].value) for i in ir.leaves
+            if isinstance(ir.nodes[i], (Input, Parameter))}
     return result, subs
 
 
@@ -83,10 +82,8 @@ def subtree_to_sympy(root, evaluate="auto"):
     """Like `to_sympy` for a node that is not compiled on its own (a sub-expression, or a node
     `derivative` built): converts what is under it without compiling it. Same depth limit."""
     _check_evaluate(evaluate)
-    nodes, index = toposort(root)
-    children = [None if isinstance(n, Leaf) else tuple(index[id(c)] for c in n.children)
-                for n in nodes]
-    return _convert(nodes, children, evaluate)[-1]
+    ir = build(root)
+    return _convert(ir, evaluate)[ir.output]
 
 
 def _check_evaluate(evaluate):
@@ -94,10 +91,11 @@ def _check_evaluate(evaluate):
         raise TreenetError(f"evaluate must be True, False or 'auto', got {evaluate!r}")
 
 
-def _convert(nodes, children, evaluate):
+def _convert(ir, evaluate):
+    """The sympy expression of every node of the IR, in its order."""
     import sympy
     try:
-        return _convert_nodes(nodes, children, evaluate)
+        return _convert_nodes(ir.nodes, ir.children, evaluate)
     except RecursionError:
         # sympy's cache may now hold objects whose assumptions were cut off half-way: a 150-deep
         # network that converts in a fresh process fails after a failed 400-deep one unless the

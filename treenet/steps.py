@@ -12,7 +12,8 @@ parameters come out as the interpreted engine's, bit for bit (the optimizer's me
 
 numpy: each batch is one call of a generated step (`_NumpySteps`): the forward pass, with dense
 layers as matrix products and tanh (any element-wise op) over a layer as one call (the
-generator's `layers=True`, `flat=True`), the loss over the batch as arrays (`Loss.batch`), the
+generator's `layers=True`, `flat=True`), the loss over the batch inlined (`Loss.batch_code`;
+else a call of `Loss.batch`), the
 backward pass seeded by the per-sample derivatives scaled by 1/batch size, and the optimizer's
 update (its `Optimizer.code`, element-wise over vectors) of the flat vector of parameters, which
 stays a vector, with the optimizer's memory, between epochs, and goes back to the nodes when a

@@ -315,8 +315,10 @@ def test_the_numpy_step_runs_the_forward_once_with_tanh_over_a_layer_as_one_call
                        logits.parameters, lambda z: z, 200, data, 1000, True)
     assert isinstance(run, steps._NumpySteps)
     source = run.source
-    # 3 layers forward, and 3 backward (the inputs' shares too: the engine checks them)
-    assert source.count("def ") == 1 and source.count("@ w_L") == 6
+    # 3 layers forward, and 3 backward (the inputs' shares too: the engine checks them); the
+    # one-unit layer's shares are a broadcast product, not a matrix product with one column
+    assert source.count("def ") == 1 and source.count("@ w_L") == 5
+    assert "ga_L2 = gz_L2 * w_L2" in source
     assert source.count("np.tanh(") == 2 and "np.tanh(z_L0)" in source
     assert "a_L1 = h_L0" in source and "a_L2 = h_L1" in source  # no columns copied
     assert "math." not in source
@@ -337,3 +339,21 @@ def test_train_generates_its_code_once_per_network_and_settings(monkeypatch):
     treenet.train(net, data, loss="bce", lr=0.1, epochs=2, batch_size=2, backend="python",
                   progress=False)
     assert made == ["python", "numpy", "python"]  # another batch size: another loop
+
+
+def _w1_step(data):
+    net = treenet.parse("sigmoid(p*relu(p*x + p*y + p) + p)", seed=0)
+    logits = Graph(net.graph.output.logits())
+    return net, steps.runner("numpy", net.graph, logits, treenet.losses.bce,
+                             treenet.optimizers.SGD(0.1), logits.parameters, lambda z: z,
+                             len(data), data, 1000, True)
+
+
+def test_the_numpy_step_sums_each_weight_gradient_as_one_dot_product_and_inlines_the_loss():
+    _, run = _w1_step(_binary(50, 14))
+    source = run.source
+    # the three weights' gradients: g @ a, no array of shares; the two biases' by one sum each
+    assert source.count(" @ ") == 3 and source.count(".sum()") == 2 + 2  # + loss, new
+    assert "G = np.array([" in source and "G[" not in source  # the vector made in one call
+    assert "_loss(" not in source and ">= 0.5) == th" in source  # targets' classes made once
+

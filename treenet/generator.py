@@ -281,6 +281,16 @@ def _templates(cls, kind, n):
     return value, vjp, vjp_all
 
 
+def _sum_templates(cls, kind, n):
+    """The op's `code_vjp_sum` for `kind` and n arguments, one template per argument (each
+    argument's share summed over the batch), or None: not declared, or not describing this
+    class's rules."""
+    found = resolve(getattr(cls, "code_vjp_sum", None), kind, n)
+    if found is None or not cls.owns("code_vjp_sum", "vjp", "partials"):
+        return None
+    return found if isinstance(found, tuple) and len(found) == n else None
+
+
 def _literal(v):
     """A float as source: repr, parenthesized when negative (so `-` never meets `-`)."""
     if math.isfinite(v):
@@ -329,6 +339,7 @@ class _Generator:
         slot = {id(n): f"x{k}" for k, n in enumerate(graph.inputs)}
         slot.update({id(n): f"p{k}" for k, n in enumerate(graph.parameters)})
         problems, known = set(), {}
+        self.sums = {}  # (op class, arity) -> code_vjp_sum templates or None
         for i, (node, kids) in enumerate(zip(nodes, children)):
             if kids is None:
                 if id(node) in slot:
@@ -352,11 +363,18 @@ class _Generator:
             if isinstance(found, str):
                 problems.add(found)
                 continue
+            if key not in self.sums:
+                self.sums[key] = _sum_templates(type(node), self.kind, len(kids))
             self.templates[i] = found
             self.names[i] = f"v{i}"
         if problems:
             raise TreenetError("cannot generate code for this network: " +
                                "; ".join(sorted(problems)))
+        # which values are arrays over the batch (numpy): those that depend on an input
+        self.batched = batched = []
+        for node, kids in zip(nodes, children):
+            batched.append(id(node) in slot and slot[id(node)][0] == "x" if kids is None
+                           else any([batched[j] for j in kids]))
         self.out = len(nodes) - 1
         self.label = [_label(getattr(n, "name", None)) for n in nodes]
         found = _find_layers(graph) if layers and self.array else []
@@ -502,7 +520,8 @@ class _Generator:
             body.append(S(_comment(text, self.label[i]), [f"v{i}"], self._uses(kids)))
             if not getattr(type(node), "code_passes_non_finite", False):
                 guard.add(self._uses(kids))
-        if not self.graph.vector_output and self.consts[self.out] is None:
+        if (not self.graph.vector_output and self.consts[self.out] is None
+                and getattr(self, "_guard_output", True)):
             guard.add([self.names[self.out]])
         return body, guard
 
@@ -515,8 +534,14 @@ class _Generator:
             body.append(S(f"d = np.broadcast_to(np.asarray(d, dtype=float), {shape})",
                           ["d"], ["d", "n"]))
         self.defined = defined = set()
+        self.param_sums = {}  # parameter index -> the name of its gradient summed over the batch
         if not needs[self.out]:
             return
+        if self.flat:
+            self._param_parents = parents = [0] * len(graph.nodes)
+            for kids in graph.children:
+                for j in kids or ():
+                    parents[j] += 1
         body.append(S("# gradients, from the output back"))
         body.append(S(f"g_{self.names[self.out]} = d", [f"g_{self.names[self.out]}"], ["d"]))
         defined.add(self.out)
@@ -546,12 +571,37 @@ class _Generator:
                 per = vjp if isinstance(vjp, tuple) else (vjp,) * len(kids)
                 shares = [(fill(t, args, g=g, out=out, i=k, xp=xp), uses)
                           for k, t in enumerate(per)]
-            for j, (expr, reads) in zip(kids, shares):
-                if needs[j]:  # else a branch that cannot carry a gradient
+            summed = self._sum_shares(i, kids, args, g)
+            for k, (j, (expr, reads)) in enumerate(zip(kids, shares)):
+                if not needs[j]:  # a branch that cannot carry a gradient
+                    continue
+                if k in summed:
+                    name = f"gs_{self.names[j]}"
+                    body.append(S(f"{name} = {summed[k]}", [name], uses))
+                    self.param_sums[j] = name
+                else:
                     self._accumulate(j, expr, reads, body, defined)
         skip = getattr(self, "_unguarded", ())
         guard.add([f"g_{self.names[i]}" for i in graph.leaf_indices
                    if needs[i] and i in defined and f"g_{self.names[i]}" not in skip])
+
+    def _sum_shares(self, i, kids, args, g):
+        """{argument position: its share summed over the batch} for node i's shares that are a
+        parameter's whole gradient in a training step (`flat`): the parameter used once, the
+        op's `code_vjp_sum` (a dot product, no array of shares) valid as every other argument
+        is an array over the batch."""
+        if not self.flat:
+            return {}
+        templates = self.sums.get((type(self.graph.nodes[i]), len(kids)))
+        if templates is None:
+            return {}
+        nodes, out = self.graph.nodes, {}
+        for k, j in enumerate(kids):
+            if (isinstance(nodes[j], Parameter) and self._param_parents[j] == 1
+                    and j not in self.layer_grad
+                    and all(self.batched[m] for q, m in enumerate(kids) if q != k)):
+                out[k] = fill(templates[k], args, g=g, out=f"v{i}", i=k, xp=self.xp)
+        return out
 
     def _accumulate(self, j, expr, reads, body, defined):
         """Add a share to node j's adjoint (its first share defines it)."""
@@ -619,7 +669,10 @@ class _Generator:
                  S(f"gb_L{L} = {column_sums}", [f"gb_L{L}"], [f"gz_L{L}"] +
                    (["ones"] if self.flat else []))]
         if any(self.graph.needs_grad[j] for j in args):
-            body.append(S(f"ga_L{L} = gz_L{L} @ w_L{L}", [f"ga_L{L}"], [f"gz_L{L}", f"w_L{L}"]))
+            # one unit: each share is one product, which BLAS's k=1 matrix product makes slowly
+            op = "*" if len(units) == 1 else "@"
+            body.append(S(f"ga_L{L} = gz_L{L} {op} w_L{L}", [f"ga_L{L}"],
+                          [f"gz_L{L}", f"w_L{L}"]))
         if not getattr(self, "_unguarded", ()):
             # a scalar for the guard: nan or inf if a weight's or bias's gradient is
             body.append(S(f"gs_L{L} = np.sum(gw_L{L}) + np.sum(gb_L{L})", [f"gs_L{L}"],
@@ -639,7 +692,7 @@ class _Generator:
         out = [S(f"h_L{L} = " + fill(value, [f"z_L{L}"], xp=self.xp), [f"h_L{L}"], [f"z_L{L}"])]
         if not getattr(op, "code_passes_non_finite", False):
             # per sample (predict names the samples); a training step needs only one number
-            total = f"np.sum(z_L{L})" if self.flat else f"z_L{L}.sum(axis=1)"
+            total = f"z_L{L}.sum()" if self.flat else f"z_L{L}.sum(axis=1)"
             out.append(S(f"zs_L{L} = {total}", [f"zs_L{L}"], [f"z_L{L}"]))
             guard.add([f"zs_L{L}"])
         return out
@@ -766,18 +819,19 @@ class _Generator:
         grads = [have.get(id(q), "0.0") for q in self.graph.parameters]
         return (_lines(body[:cut]), _lines(body[cut:]), self.names[self.out], grads)
 
-    def batch_step(self):
+    def batch_step(self, guard_output=True):
         """A batch's value and gradient as lines for a training step (treenet.steps), numpy
         target with `flat` parameters: (the lines reading x and p and computing the values,
         the backward lines seeded by the array `d`, then `check` (the sum of the values the
         engine checks, or absent) and the vector `G` of the parameters' gradients summed over
         the batch, the output's name, whether `check` is set), or None when the output is
         folded or needs no gradient. The parameters' gradients are not in `check`: the
-        optimizer's new values, which the step checks, are not finite when they are not."""
+        optimizer's new values, which the step checks, are not finite when they are not; nor is
+        the output without `guard_output` (a loss that the step checks says when it is not)."""
         graph = self.graph
         if not self.flat or self.consts[self.out] is not None or not graph.needs_grad[self.out]:
             return None
-        self._summed = True
+        self._summed, self._guard_output = True, guard_output
         self._unguarded = {f"g_{self.names[graph.index[id(q)]]}"
                            for q in graph.parameters if id(q) in graph.index}
         body, guard = self._forward()
@@ -786,16 +840,31 @@ class _Generator:
         guard.flush()
         have = {id(graph.nodes[i]): f"g_{self.names[i]}" for i in self.defined
                 if graph.children[i] is None}
-        grads = [f"G = np.zeros({len(graph.parameters)})"]
-        for L in range(len(self.layers)):
-            grads += [f"G[_W_L{L}] = gw_L{L}", f"G[_B_L{L}] = gb_L{L}"]
+        have.update((id(graph.nodes[j]), name) for j, name in self.param_sums.items())
+        summed = set(self.param_sums.values())
+        # the scalar parameters' sums (a dot product where the op has one), the layers' blocks
+        scalars = {}
         for k, q in enumerate(graph.parameters):
             g = have.get(id(q))
             if g is not None and graph.index[id(q)] not in self.layer_grad:
-                grads.append(f"G[{k}] = {g}.sum()")
+                scalars[k] = g if g in summed else f"{g}.sum()"
+        if self.layers:
+            grads = [f"G = np.zeros({len(graph.parameters)})"]
+            for L in range(len(self.layers)):
+                grads += [f"G[_W_L{L}] = gw_L{L}", f"G[_B_L{L}] = gb_L{L}"]
+            grads += [f"G[{k}] = {g}" for k, g in scalars.items()]
+        else:  # one call
+            grads = ["G = np.array([" + ", ".join(scalars.get(k, "0.0") for k in
+                                                 range(len(graph.parameters))) + "])"]
         lines = _lines(body)
-        used = {u for st in body for u in st.uses}
+        used = {u for st in body for u in st.uses} | {self.names[self.out]}  # (the loss reads it)
         loads = [text for leaf, text in self.leaves.items() if leaf in used]
+        # the scalar parameters as floats: a float times an array is quicker than numpy's scalar
+        scalar_loads = [k for k, text in enumerate(loads) if text.startswith("p")]
+        if scalar_loads:
+            loads.insert(scalar_loads[0], "ps = p.tolist()")
+            for k in scalar_loads:
+                loads[k + 1] = loads[k + 1].replace(" = p[", " = ps[", 1)
         return (loads + lines[:len(_lines(body[:cut]))], lines[len(_lines(body[:cut])):] + grads,
                 self.names[self.out], guard.started)
 

@@ -75,6 +75,17 @@ class Loss:
         (the numpy backend calls the methods per sample)."""
         return None
 
+    def batch_code(self, fused):
+        """(lines, prepare) of numpy code for a training step over a batch of a scalar output:
+        the lines set `lt`, the losses summed, `dl`, the array of derivatives by `{z}` (the
+        outputs, or the logits when `fused`), and `hits`, the number classified right (-1 for
+        none), from the targets `{t}` and `{th}`, the targets as `prepare` (a function of the
+        targets' array, or None) makes them once per data set. The same math as `batch` (rounding
+        aside: sums may be dot products). What is not finite is left to the step's check, which
+        reads `lt` only: an output, a loss or a derivative that is not finite must make `lt` not
+        finite. None: no code (the step calls `batch`)."""
+        return None
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -167,6 +178,10 @@ class MSE(Loss):
     def code(self, fused):
         return ["l = ({z} - {t}) ** 2", "dl = 2.0 * ({z} - {t})"], None
 
+    def batch_code(self, fused):
+        # a sum of squares overflows when a square does: not finite then, as the engine says
+        return ["diff = {z} - {t}", "lt = diff @ diff", "dl = 2.0 * diff", "hits = -1"], None
+
     def batch(self, targets, z, fused, check=True):
         diff = z - targets
         if z.ndim == 1:
@@ -234,6 +249,18 @@ class BCE(Loss):
                 f"y = {high} if {high} < y else y",
                 "l = -{t} * math.log(y) - (1.0 - {t}) * math.log1p(-y)",
                 "dl = (y - {t}) / (y * (1.0 - y))"], "({z} >= 0.5) == ({t} >= 0.5)"
+
+    def batch_code(self, fused):
+        if not fused:
+            return None
+        # batch's math with fused (summed per sample first: max(z, 0) - t*z is 0 for a
+        # confident right answer, where sums of each would cancel)
+        return (["e = np.exp(-np.abs({z}))",
+                 "q = 1.0 / (1.0 + e)",
+                 "s = np.where({z} >= 0, q, e * q)",
+                 "dl = s - {t}",
+                 "lt = (np.maximum({z}, 0.0) - {t} * {z} + np.log1p(e)).sum()",
+                 "hits = np.count_nonzero((s >= 0.5) == {th})"], _at_least_half)
 
     def batch(self, targets, z, fused, check=True):
         import numpy as np
@@ -322,6 +349,11 @@ class CrossEntropy(Loss):
             ds = np.where(targets != 0, -targets / y, 0.0)
         hits = np.argmax(z, axis=1) == np.argmax(targets, axis=1)
         return _finite_arrays(check, values, ds, hits)
+
+
+def _at_least_half(targets):
+    """The targets that count as class 1: BCE's hits compare them with the predictions."""
+    return targets >= 0.5
 
 
 def _finite_arrays(check, values, ds, hits):

@@ -110,6 +110,8 @@ class Multiply(Operation):
     code_value = lambda n: "{a: * }" if n <= 32 else "product({a:, })"  # noqa: E731
     code_vjp = lambda n: ("{g} * {1}", "{g} * {0}") if n == 2 else None  # noqa: E731
     code_vjp_all = "product_vjp({g}, {a:, })"
+    # a factor's share summed over a batch, the other an array over it: one dot product
+    code_vjp_sum = {"array": lambda n: ("{g} @ {1}", "{g} @ {0}") if n == 2 else None}
     code_helpers = {
         "product": ('def product(*xs):\n'
                     '    """x0 * x1 * ... from the left."""\n'
@@ -257,7 +259,8 @@ class ReLU(Operation):
     """relu(x) = max(0, x)  (relu'(x) = step(x); relu'(0) = 0)"""
     call, notation = "relu", "call"
 
-    code_value = {"python": "{0} if {0} > 0 else 0.0", "array": "{xp}.where({0} > 0, {0}, 0.0)"}
+    # array: maximum is where's value (a nan, which the guard reports anyway, aside), faster
+    code_value = {"python": "{0} if {0} > 0 else 0.0", "array": "{xp}.maximum({0}, 0.0)"}
     # python: g*1.0 is g, and g*0.0 keeps the engine's sign of zero; no float*bool (slow)
     code_vjp = {"python": "{g} if {0} > 0 else {g} * 0.0",
                 "array": "{g} * ({0} > 0)"}  # a bool is 1 or 0: relu'(0) = 0

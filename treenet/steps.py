@@ -12,7 +12,8 @@ parameters come out as the interpreted engine's, bit for bit (the optimizer's me
 
 numpy: each batch is one call of a generated step (`_NumpySteps`): the forward pass, with dense
 layers as matrix products and tanh (any element-wise op) over a layer as one call (the
-generator's `layers=True`, `flat=True`), the loss over the batch as arrays (`Loss.batch`), the
+generator's `layers=True`, `flat=True`), the loss over the batch inlined (`Loss.batch_code`;
+else a call of `Loss.batch`), the
 backward pass seeded by the per-sample derivatives scaled by 1/batch size, and the optimizer's
 update (its `Optimizer.code`, element-wise over vectors) of the flat vector of parameters, which
 stays a vector, with the optimizer's memory, between epochs, and goes back to the nodes when a
@@ -538,14 +539,19 @@ class _NumpySteps:
         self.T = np.array([_losses._scalar(t) for t in raw] if width is None else
                           [_losses._as_vector(t, width) for t in raw], dtype=float)
         fused = activation is not None
+        # the loss inlined (scalar outputs), with its targets prepared once
+        self.loss_code = None if width is not None else loss.batch_code(fused)
+        prepare = None if self.loss_code is None else self.loss_code[1]
+        self.TH = None if prepare is None else prepare(self.T)
         key = ("numpy step", type(loss), fused, tuple(map(tuple, update)), self.memory,
-               opt.lr is None,
+               opt.lr is None, self.loss_code is not None,
                tuple(n.value for n in graph.nodes if isinstance(n, Constant)))
         cache = _CODE.setdefault(graph, {})
         found = cache.get(key)
         if found is None:
             gen = _generator_for(graph, "numpy", layers=True, flat=True)
-            parts = gen.batch_step()
+            # an inlined loss's sum is not finite when the output is not (Loss.batch_code)
+            parts = gen.batch_step(guard_output=self.loss_code is None)
             if parts is None:
                 raise _NoCode
             source = self._source(gen, parts, update)
@@ -565,22 +571,31 @@ class _NumpySteps:
         for part in self.memory:
             fields[part], fields[f"new_{part}"] = f"m_{part}", f"nm_{part}"
         mem = ", ".join(f"m_{part}" for part in self.memory)
-        head = [f"def step(x, t, p, r, sc, tn{', ' + mem if mem else ''}):",
+        head = [f"def step(x, t, th, p, r, sc, tn{', ' + mem if mem else ''}):",
                 '    """One batch: (new parameters, new memory..., the loss summed, hits)."""',
                 '    with np.errstate(all="ignore"):  # what is not finite is checked']
-        body = forward + [f"zb = {z} if np.shape({z}) == t.shape else np.broadcast_to({z}, t.shape)",
-                          "l, dl, hit = _loss(t, zb, _fused, False)", "d = dl * sc"] + backward
+        if gen.batched[gen.out] and not gen.graph.vector_output:
+            body = forward + [f"zb = {z}"]  # an array over the batch, as t
+        else:
+            body = forward + [f"zb = {z} if np.shape({z}) == t.shape else "
+                              f"np.broadcast_to({z}, t.shape)"]
+        if self.loss_code is not None:
+            body += [line.format(z="zb", t="t", th="th") for line in self.loss_code[0]]
+        else:
+            body += ["l, dl, hit = _loss(t, zb, _fused, False)", "lt = l.sum()",
+                     "hits = -1 if hit is None else int(np.count_nonzero(hit))"]
+        body += ["d = dl * sc"] + backward
         # the optimizer's own lines, element-wise over the vectors (its math, numpy's)
         as_array = lambda line: re.sub(r"\bmath\.", "np.", line.format(**fields))  # noqa: E731
         body += [as_array(line) for line in prelude + per_param]
-        checks = ["l.sum()", "dl.sum()", "new.sum()"] + [f"nm_{part}.sum()" for part in self.memory]
+        checks = ["lt"] + ([] if self.loss_code is not None else ["dl.sum()"])  # see batch_code
+        checks += ["new.sum()"] + [f"nm_{part}.sum()" for part in self.memory]
         checks += [f"({as_array(e)}).sum()" for e in extra]
-        if checked:
-            checks.append("np.sum(check)")
-        body += ["lt = " + checks[0], "c = " + " + ".join(["lt"] + checks[1:]),
+        if checked:  # (an array, or a number when no checked value depends on an input)
+            checks.append("np.add.reduce(check, None)")
+        body += ["c = " + " + ".join(checks),
                  "if c - c != 0:  # a sum of what the engine checks: nan or inf if one is",
                  "    raise FloatingPointError('not finite')",
-                 "hits = -1 if hit is None else int(np.count_nonzero(hit))",
                  "return (new, " + "".join(f"nm_{part}, " for part in self.memory)
                  + "float(lt), hits)"]
         constants = [f"{name} = {text}" for name, text in sorted(gen.constants.items())]
@@ -620,15 +635,16 @@ class _NumpySteps:
         if self.stale:
             self._load()
         n = len(order)
+        TH = self.TH
         if pos == 0 and self.batch >= n:  # the whole set: the order only sums differently
-            batches = [(self.X, self.T)]
+            batches = [(self.X, self.T, TH)]
         else:
             index = self.np.asarray(order)
-            batches = ((self.X[index[k:k + self.batch]], self.T[index[k:k + self.batch]])
-                       for k in range(pos, n, self.batch))
-        for x, t in batches:
+            batches = ((self.X[rows], self.T[rows], None if TH is None else TH[rows])
+                       for rows in (index[k:k + self.batch] for k in range(pos, n, self.batch)))
+        for x, t, th in batches:
             try:
-                out = self._step(x, t, self.p, self.r, 1.0 / len(t), self.t + 1, *self.m)
+                out = self._step(x, t, th, self.p, self.r, 1.0 / len(t), self.t + 1, *self.m)
             except (ArithmeticError, ValueError, TypeError):
                 self.finish()  # the engine runs this batch from the nodes' values
                 return pos, total, hits

@@ -8,6 +8,10 @@ value and derivative rules (see `treenet.ops`):
   template used for every argument, or a tuple with one template per argument.
 - `code_vjp_all` (used where `code_vjp` is missing or None): one expression whose value is the
   sequence of every argument's share, for ops whose shares have work in common (softmax).
+- `code_vjp_sum` (array only, optional): each argument's share summed over the batch, one
+  template per argument, valid where the upstream derivative and every other argument are arrays
+  over the batch (Multiply: `{g} @ {1}`, a dot product). A training step uses it for a parameter
+  that has this one share, instead of making the array of shares and summing it.
 - `code_helpers`: {name: source} of functions the templates call, written once at the top of a
   generated module that calls them (`{xp}` in a source is replaced by the module's name).
 - `code_passes_non_finite = True`: a nan or infinite argument always gives a nan or infinite value

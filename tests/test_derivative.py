@@ -310,7 +310,7 @@ def test_gradient_of_a_long_chain_is_linear_in_its_size():
     # every derivative of a 2000-layer chain: together they share O(graph) nodes, and nothing is
     # compiled eagerly (a compiled Graph per result made this O(N^2): 1.2 GB at N = 500)
     import tracemalloc
-    from treenet.graph import toposort
+    from treenet.order import toposort
     net = treenet.parse(_chain(2000, "tanh"), seed=3)
     size = len(net.graph.nodes)
     tracemalloc.start()

@@ -66,7 +66,7 @@ def test_the_ir_is_plain_structure_in_topological_order():
     assert all(structure.index[id(n)] == i for i, n in enumerate(nodes))
 
 
-def test_a_compile_builds_the_ir_once_and_every_pass_shares_it():
+def test_a_compile_builds_the_ir_once_and_every_pass_shares_it(monkeypatch):
     pytest.importorskip("sympy")
     net = parse(SHARED, seed=0)
     before = ir.builds
@@ -83,6 +83,15 @@ def test_a_compile_builds_the_ir_once_and_every_pass_shares_it():
     treenet.to_sympy(net, values=True)
     treenet.gradient(net)  # the derivative networks are not compiled: nothing else is built
     treenet.derivative(net, "x")
+    # gradcheck's exact chain rule reads the graph's IR: no build, and no walk of its own either
+    # (it used to rebuild (nodes, children) from treenet.order.toposort)
+    walks = []
+    for module in (treenet.order, ir):
+        monkeypatch.setattr(module, "walk", lambda roots, walk=module.walk:
+                            walks.append(roots) or walk(roots))
+    assert treenet.gradcheck(net, [0.3, -0.2]).ok
+    assert treenet.gradcheck(net, method="symbolic").ok
+    assert walks == []
     assert ir.builds == before + 1
     assert net.graph is graph
 

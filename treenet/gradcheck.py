@@ -64,7 +64,7 @@ import math
 
 from .derivative import scalar_root
 from .errors import EvaluationError, TreenetError
-from .graph import toposort
+from .ir import build
 from .nodes import Input, Leaf, NeuralNetNode, Operation, Parameter
 
 METHODS = ("all", "symbolic", "fd")
@@ -297,7 +297,9 @@ def _check(graph, root, chosen, method, component, rtol, atol, step):
     # a declared input the output does not read is not in the graph: its gradient is 0
     auto = {id(v): float(v.grad) if id(v) in graph.index else 0.0 for v in chosen}
 
-    exact = _Exact(root) if method != "fd" else None
+    # the compiled network's own IR, unless the root is a vector output's component (a new node)
+    structure = graph.ir if root is graph.output else build(root)
+    exact = _Exact(structure) if method != "fd" else None
     symbolic = exact.gradient(chosen) if exact else {}
 
     kinky = _Kinks(graph)
@@ -322,7 +324,7 @@ def _check(graph, root, chosen, method, component, rtol, atol, step):
             row.rel_error = row.abs_error / abs(ref) if ref else (0.0 if a == 0 else math.inf)
         if kink:
             row.status = "KINK"
-            exact = exact or _Exact(root)
+            exact = exact or _Exact(structure)
             at_point = exact.one_sided(v)
             if exactly:
                 row.left, row.right = at_point
@@ -824,11 +826,10 @@ class _Exact:
     partials from sympy's diff of its sympy twin, evaluated with mpmath (see the module
     docstring)."""
 
-    def __init__(self, root):
-        self.nodes, index = toposort(root)
-        self.children = [None if isinstance(n, Leaf) else tuple(index[id(c)] for c in n.children)
-                         for n in self.nodes]
-        self.index = index
+    def __init__(self, structure):
+        # the IR (treenet.ir) of the scalar root: its output is the last node
+        self.nodes, self.children, self.index = structure.nodes, structure.children, \
+            structure.index
         self._point = None  # (exact values, each node's users, {node: fold prefixes/suffixes})
 
     def _sweep(self, wanted, shift=None):

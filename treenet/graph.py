@@ -16,7 +16,6 @@ import weakref
 from .errors import DomainError, EvaluationError, TreenetError
 from .ir import build, name_leaves
 from .nodes import Input, Operation, Parameter, as_float, brief
-from .order import toposort
 from .printer import describe
 
 # Every forward and backward stamps its graph from this clock: a node compiled into several graphs
@@ -430,4 +429,4 @@ def _non_finite(xs):
     return f"non-finite argument {brief(xs, 200)}"
 
 
-__all__ = ["Graph", "toposort"]
+__all__ = ["Graph"]

@@ -2,6 +2,7 @@
 generated python and numpy code against the interpreted engine (parameters, hooks, errors), in
 the order of the issue's list; then the size rule."""
 
+from collections import OrderedDict
 import math
 import random
 
@@ -324,7 +325,18 @@ def test_the_numpy_step_runs_the_forward_once_with_tanh_over_a_layer_as_one_call
     assert "math." not in source
 
 
+def _count_generations(monkeypatch):
+    """The targets of every code generation from now on, with the structure cache emptied."""
+    made = []
+    real = steps._generator_for
+    monkeypatch.setattr(steps, "_CODE", OrderedDict())
+    monkeypatch.setattr(steps, "_generator_for", lambda *a, **kw: made.append(a[1]) or
+                        real(*a, **kw))
+    return made
+
+
 def test_train_generates_its_code_once_per_network_and_settings(monkeypatch):
+    monkeypatch.setattr(steps, "_CODE", OrderedDict())  # not what earlier tests generated
     made = []
     real = steps._generator_for
     monkeypatch.setattr(steps, "_generator_for", lambda *a, **kw: made.append(a[1]) or
@@ -339,6 +351,54 @@ def test_train_generates_its_code_once_per_network_and_settings(monkeypatch):
     treenet.train(net, data, loss="bce", lr=0.1, epochs=2, batch_size=2, backend="python",
                   progress=False)
     assert made == ["python", "numpy", "python"]  # another batch size: another loop
+
+
+
+W1 = "sigmoid(p*relu(p*x + p*y + p) + p)"
+
+
+@pytest.mark.parametrize("backend,batch_size", [("python", 1), ("python", 3), ("numpy", 60)])
+def test_the_same_formula_parsed_again_reuses_its_code_with_its_own_parameters(monkeypatch,
+                                                                            backend, batch_size):
+    made = _count_generations(monkeypatch)
+    data = _binary(60, 15)
+    kw = dict(loss="bce", optimizer="momentum", lr=0.1, epochs=2, batch_size=batch_size,
+              seed=0, progress=False)
+    a, b, ref = (treenet.parse(W1, seed=s) for s in (0, 1, 1))
+    treenet.train(a, data, backend=backend, **kw)
+    a_after = [q.value for q in a.parameters]
+    treenet.train(b, data, backend=backend, **kw)
+    assert made == [backend]  # net b's graph is new, its structure is not
+    treenet.train(ref, data, backend="interpreted", **kw)
+    expected = [q.value for q in ref.parameters]
+    assert [q.value for q in b.parameters] != a_after
+    assert _close([q.value for q in b.parameters], expected, 0.0 if backend == "python" else 1e-9)
+    assert [q.value for q in a.parameters] == a_after  # net a is left alone
+
+
+def test_a_changed_constant_or_structure_generates_new_code(monkeypatch):
+    made = _count_generations(monkeypatch)
+    data = _binary(20, 16)
+    kw = dict(loss="bce", lr=0.1, epochs=1, seed=0, progress=False, backend="python")
+    formulas = [W1, W1.replace("+ p)", "+ 0.5)", 1), W1.replace("+ p)", "+ (-0.0))", 1),
+                W1.replace("+ p)", "+ 0.0)", 1), W1.replace("x + p*y", "y + p*x")]
+    for formula in formulas:
+        net, ref = treenet.parse(formula, seed=2), treenet.parse(formula, seed=2)
+        treenet.train(net, data, **kw)
+        treenet.train(ref, data, **{**kw, "backend": "interpreted"})
+        assert [q.value for q in net.parameters] == [q.value for q in ref.parameters], formula
+    assert made == ["python"] * len(formulas)
+    treenet.train(treenet.parse(formulas[1], seed=5), data, **kw)
+    assert len(made) == len(formulas)
+
+
+def test_the_structure_cache_keeps_a_few_dozen_entries(monkeypatch):
+    made = _count_generations(monkeypatch)
+    data = _binary(10, 17)
+    for k in range(steps._CODE_SIZE + 5):
+        treenet.train(treenet.parse(f"sigmoid(p*x + p*y + {k}.0)"), data, loss="bce", epochs=1,
+                      progress=False, backend="python")
+    assert len(steps._CODE) == steps._CODE_SIZE and len(made) == steps._CODE_SIZE + 5
 
 
 def _w1_step(data):

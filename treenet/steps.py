@@ -17,7 +17,7 @@ else a call of `Loss.batch`), the
 backward pass seeded by the per-sample derivatives scaled by 1/batch size, and the optimizer's
 update (its `Optimizer.code`, element-wise over vectors) of the flat vector of parameters, which
 stays a vector, with the optimizer's memory, between epochs, and goes back to the nodes when a
-batch fails and when `train` ends (`finish`). It is cached per graph and settings. A loss that
+batch fails and when `train` ends (`finish`). A loss that
 is not built in, or an optimizer without code, runs batches the older way (`_NumpyBatches`: the
 generated forward, the loss's methods, value_and_grad, the optimizer's own `step`). Either way
 it agrees with the engine to rounding (numpy and BLAS sum in another order, and numpy's exp, log
@@ -32,13 +32,21 @@ completes the batch; the generated code then goes on with the next one. So every
 the same errors at the same sample, and for numpy the sample named is the first of its batch
 that fails.
 
+The code of both is cached by the graph's structure (`_Shape`: each node's op class and
+children, each leaf's slot or constant, the labels of the comments) and the training's settings,
+not by the graph: the same formula parsed again reuses it (a few dozen entries, least recently
+used dropped). The code reads no node: the parameters, the learning rates and the optimizer's
+memory are passed in by each `epoch`, from the network being trained.
+
 Which networks: `runner` returns None (train then uses the interpreted engine) for a network
 with an op that has no code templates (a user's op) or whose nodes hook `on_backward`, an
 optimizer that overrides `step`, a network whose output needs no gradient, and (see
 `generator.worth_generating`) when the size rule says generating would not pay."""
 
+from collections import OrderedDict
 from numbers import Real
 import re
+import threading
 import weakref
 
 from . import generator as _generator
@@ -155,6 +163,68 @@ def _memory_ok(state):
             raise FloatingPointError("memory not finite")
 
 
+# --- the code, cached by structure -----------------------------------------------------------
+
+_CODE = OrderedDict()  # (_Shape, settings) -> (source, compiled code), least recently used first
+_CODE_SIZE = 32
+_CODE_LOCK = threading.Lock()
+_SHAPES = weakref.WeakKeyDictionary()  # graph -> its _Shape, found once
+
+
+class _Shape:
+    """What generated code depends on in a graph, hashed once: per node its op class and
+    children (positions), per leaf its slot (x3, p5) or its constant's repr, and the labels its
+    comments carry; a plain tuple would be hashed again at every lookup."""
+
+    __slots__ = ("key", "hash")
+
+    def __init__(self, key):
+        self.key, self.hash = key, hash(key)
+
+    def __hash__(self):
+        return self.hash
+
+    def __eq__(self, other):
+        return self is other or (isinstance(other, _Shape) and self.hash == other.hash
+                                 and self.key == other.key)
+
+
+def _shape(graph):
+    """The _Shape of `graph`: a few C-level passes over its nodes, and one Python step per leaf
+    and per named node."""
+    found = _SHAPES.get(graph)
+    if found is None:
+        nodes = graph.nodes
+        slot = {id(n): f"x{k}" for k, n in enumerate(graph.inputs)}
+        slot.update({id(n): f"p{k}" for k, n in enumerate(graph.parameters)})
+        # repr: -0.0 and 0.0 are equal but written (and folded) differently
+        leaves = tuple([slot.get(id(leaf)) or repr(float(leaf.value))
+                        for leaf in map(nodes.__getitem__, graph.leaf_indices)])
+        label = _generator._label
+        labels = tuple([None if name is None else label(name)
+                        for name in [getattr(n, "name", None) for n in nodes]])
+        found = _SHAPES[graph] = _Shape((tuple(map(type, nodes)), tuple(graph.children),
+                                         leaves, labels, len(graph.inputs),
+                                         len(graph.parameters)))
+    return found
+
+
+def _cached(graph, settings, generate):
+    """generate()'s (source, code) for `graph`'s structure and `settings`, made once."""
+    key = (_shape(graph), settings)
+    with _CODE_LOCK:
+        found = _CODE.get(key)
+        if found is not None:
+            _CODE.move_to_end(key)
+            return found
+    found = generate()  # outside the lock: it takes milliseconds, and may raise _NoCode
+    with _CODE_LOCK:
+        _CODE[key] = found
+        while len(_CODE) > _CODE_SIZE:
+            _CODE.popitem(last=False)
+    return found
+
+
 # --- python: an epoch in one generated function ---------------------------------------------------
 
 class _PythonEpochs:
@@ -186,11 +256,9 @@ class _PythonEpochs:
         update = self.update.code()
         key = ("python epoch", None if code is None else (tuple(code[0]), code[1]),
                tuple(map(tuple, update)), self.update.code_memory, self.update is opt,
-               tuple(unpack), batch_size, width, loss.classification,
-               tuple(n.value for n in graph.nodes if isinstance(n, Constant)))
-        cache = _CODE.setdefault(graph, {})
-        found = cache.get(key)
-        if found is None:
+               tuple(unpack), batch_size, width, loss.classification)
+
+        def generate():
             gen = _generator_for(graph, "python")
             # an update of its own checks its new values, which checks the gradients it reads
             parts = gen.sample_step(guard_parameters=self.update is not opt, summed=True)
@@ -200,7 +268,8 @@ class _PythonEpochs:
             source = self._source(gen, forward, backward, z, grads, code, unpack, batch_size,
                                   width, loss.classification)
             # only source the generator wrote: identifiers invented, numbers repr
-            found = cache[key] = (source, compile(source, "<treenet.steps epoch>", "exec"))
+            return source, compile(source, "<treenet.steps epoch>", "exec")
+        found = _cached(graph, key, generate)
         self.source = found[0]
         exec(found[1], namespace)  # noqa: S102
         self._epoch = namespace["epoch"]
@@ -364,13 +433,13 @@ def _indent(lines, k=4):
 
 # --- numpy: a batch at a time ---------------------------------------------------------------------
 
-_CODE = weakref.WeakKeyDictionary()  # graph -> {source or key: compiled code}, built once
+_COMPILED = weakref.WeakKeyDictionary()  # graph -> {constants: its Compiled numpy functions}
 
 
 def _numpy_code(main, graph):
     """The Compiled numpy functions of `graph`, cached on it (a changed constant: new ones)."""
     key = ("numpy",) + tuple(n.value for n in graph.nodes if isinstance(n, Constant))
-    cache = _CODE.setdefault(graph, {})
+    cache = _COMPILED.setdefault(graph, {})
     code = cache.get(key)
     if code is None:
         code = cache[key] = _generator.Compiled(main, graph, "numpy")
@@ -544,11 +613,9 @@ class _NumpySteps:
         prepare = None if self.loss_code is None else self.loss_code[1]
         self.TH = None if prepare is None else prepare(self.T)
         key = ("numpy step", type(loss), fused, tuple(map(tuple, update)), self.memory,
-               opt.lr is None, self.loss_code is not None,
-               tuple(n.value for n in graph.nodes if isinstance(n, Constant)))
-        cache = _CODE.setdefault(graph, {})
-        found = cache.get(key)
-        if found is None:
+               opt.lr is None, self.loss_code is not None)
+
+        def generate():
             gen = _generator_for(graph, "numpy", layers=True, flat=True)
             # an inlined loss's sum is not finite when the output is not (Loss.batch_code)
             parts = gen.batch_step(guard_output=self.loss_code is None)
@@ -556,8 +623,8 @@ class _NumpySteps:
                 raise _NoCode
             source = self._source(gen, parts, update)
             # only source the generator wrote: identifiers invented, numbers repr
-            code = compile(source, "<treenet.steps batch>", "exec")
-            found = cache[key] = (source, code)
+            return source, compile(source, "<treenet.steps batch>", "exec")
+        found = _cached(graph, key, generate)
         self.source = found[0]
         namespace = {"__name__": "treenet_generated", "_loss": loss.batch, "_fused": fused}
         exec(found[1], namespace)  # noqa: S102

@@ -16,7 +16,7 @@ Its inputs are those it still depends on (d/dx of p*x + y has no input y)."""
 import difflib
 
 from .errors import TreenetError
-from .nodes import Constant, Input, NeuralNetNode, Parameter
+from .nodes import Constant, Input, NeuralNetNode, Parameter, leaf_float
 from . import algebra as B
 
 
@@ -42,6 +42,9 @@ def gradient(node, wrt=None, component=None):
     compiled Graph holds its own node order: compiling all of a chain's N results is O(N^2)."""
     as_dict = wrt is None
     ir = node.graph.ir  # compiles (so every leaf has its name) or reuses the compiled IR
+    for i in ir.leaves:  # the builders fold constants and the result carries the parameters
+        if not isinstance(ir.nodes[i], Input):
+            leaf_float(ir.nodes[i], ir.nodes[i].value)
     if wrt is None:
         wrt = list(ir.inputs) + list(ir.parameters)
     scope = _scope(node)  # once: one per target would be quadratic in the number of variables

@@ -21,17 +21,15 @@ another thread saving to the same path) never sees a half-written file, and a fa
 the old file as it was. `load` reads regular files only, up to `MAX_FILE_BYTES`."""
 
 import contextlib
+import io
 import math
 import os
-import re
 import secrets
 import stat
 
 from .errors import FileError, ParseError, TreenetError
-from .nodes import Constant, NeuralNetNode
-from .parser import reserved_names
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\Z")
+from .nodes import Constant, check_network, leaf_float
+from .printer import check_names
 
 HEADER = "# treenet network"
 TRAILER = "# end"
@@ -48,9 +46,9 @@ _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO swapped in after the stat m
 
 def dumps(net):
     """The text `save` writes."""
-    _check_network(net, "dumps(network)")
+    check_network(net, "dumps(network)")
     graph = net.graph
-    _check_names(graph)
+    check_names(graph.inputs + graph.parameters, "saving")
     _check_values(graph)
     body = net.funcify(params="p")
     counts = f"{len(graph.inputs)} input{'s' * (len(graph.inputs) != 1)}, " \
@@ -77,43 +75,16 @@ def loads(text, seed=None):
     return parse(text, seed=seed)
 
 
-def _check_network(net, call, other=None):
-    if isinstance(net, NeuralNetNode):
-        return
-    if isinstance(other, NeuralNetNode):
-        raise TreenetError(f"{call} takes the network first: the arguments are swapped "
-                           f"(got {_short(net)} first, then a network)")
-    raise TreenetError(f"{call}: {_short(net)} is a {type(net).__name__}, not a network")
-
-
-def _check_names(graph):
-    """Every input and parameter name must read back as that leaf."""
-    reserved = reserved_names()  # the parser's own list: keywords, built-in calls, dense
-    for leaf in graph.inputs + graph.parameters:
-        if not isinstance(leaf.name, str) or not _NAME.match(leaf.name) or leaf.name in reserved:
-            kind = type(leaf).__name__.lower()
-            raise TreenetError(f"{kind} {leaf.name!r} cannot be written in a treenet program "
-                               "(a name is letters, digits and _, and not a keyword or "
-                               "function name): rename it before saving")
-
-
 def _check_values(graph):
     """Only finite numbers have a literal: `inf` would read back as an input named inf."""
     for param in graph.parameters:
-        if not _finite(param.value):
+        if not math.isfinite(leaf_float(param, param.value)):
             raise TreenetError(f"parameter {param.name} is {param.value!r}: only finite values "
                                "can be saved")
     for k, node in enumerate(graph.nodes):
-        if isinstance(node, Constant) and not _finite(node.value):
+        if isinstance(node, Constant) and not math.isfinite(leaf_float(node, node.value)):
             raise TreenetError(f"constant {node.value!r}{_where(graph, k)} cannot be saved: "
                                "only finite constants have a literal")
-
-
-def _finite(value):
-    try:
-        return math.isfinite(value)
-    except TypeError:
-        return False
 
 
 def _where(graph, k):
@@ -136,7 +107,7 @@ def save(net, path):
     """Write `net` to `path` (a path or an open file) as a treenet program that `load` reads back
     bit-identically. Checks the round trip before writing; on any failure the file at `path` is
     left as it was and no temp file remains."""
-    _check_network(net, "save(network, path)", other=path)
+    check_network(net, "save(network, path)", other=path)
     text = dumps(net)
     _check_round_trip(net, text)
     if hasattr(path, "write"):
@@ -155,7 +126,10 @@ def load(path, seed=None, max_bytes=MAX_FILE_BYTES):
                            f"bytes >= 0 (the default is {MAX_FILE_BYTES})")
     if hasattr(path, "read"):
         name = getattr(path, "name", None)
-        data = path.read(max_bytes + 1)
+        try:
+            data = path.read(max_bytes + 1)
+        except (OSError, ValueError) as exc:  # closed, or opened for writing
+            raise _stream_error("load from", path, exc) from exc
         if not isinstance(data, (str, bytes)):
             raise TreenetError(f"load: reading {_short(path)} gave {type(data).__name__}, "
                                "not text or bytes")
@@ -212,9 +186,27 @@ def _too_big(what, max_bytes, path):
 
 def _write_stream(stream, text):
     try:
-        stream.write(text)
-    except TypeError:  # a binary stream: the file format is UTF-8
-        stream.write(text.encode("utf-8"))
+        try:
+            stream.write(text)
+        except TypeError:  # a binary stream: the file format is UTF-8
+            stream.write(text.encode("utf-8"))
+    except (OSError, ValueError) as exc:  # closed, or opened for reading (UnsupportedOperation)
+        raise _stream_error("save to", stream, exc) from exc
+
+
+def _stream_error(doing, stream, exc):
+    """The FileError for an open file that cannot be written or read: closed, or the wrong mode."""
+    name = getattr(stream, "name", None)
+    what = _shown(name) if isinstance(name, (str, bytes, os.PathLike)) else _short(stream)
+    saving = doing == "save to"
+    if getattr(stream, "closed", False):
+        why = "it is closed"
+    elif isinstance(exc, io.UnsupportedOperation):
+        why = f"it is not open for {'writing' if saving else 'reading'}"
+    else:
+        why = _reason(exc) if isinstance(exc, OSError) else str(exc)
+    return FileError(f"cannot {doing} the open file {what}: {why} (give a file opened with "
+                     f"{'w' if saving else 'r'!r}, or a path)", name)
 
 
 def check_save_path(path):

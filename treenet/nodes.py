@@ -14,7 +14,7 @@ import itertools
 from numbers import Real
 import random
 
-from .errors import MissingRuleError, TreenetError
+from .errors import EvaluationError, MissingRuleError, TreenetError
 
 # Leaves are ordered by creation (the parser creates them in order of appearance in the text), so
 # a network's inputs and parameters come out in the order a reader meets them.
@@ -51,16 +51,47 @@ def brief(v, limit=40):
 
 
 def as_float(v, what):
-    """v as a float, or a TreenetError naming `what` (e.g. "parameter 'w'") if v is not a real
-    number (bool and str included) or is too large for a float."""
-    if isinstance(v, float):
+    """v as a plain float, or a TreenetError naming `what` (e.g. "parameter 'w'") if v is not a
+    real number (bool and str included) or is too large for a float."""
+    if type(v) is float:
         return v
+    if isinstance(v, float):  # np.float64 and other subclasses: their repr is not a literal
+        return float(v)
     if isinstance(v, bool) or not isinstance(v, Real):
         raise TreenetError(f"{what}: expected a number, got {brief(v)} ({type(v).__name__})")
     try:
         return float(v)
     except OverflowError:
         raise TreenetError(f"{what} is {brief(v)}: too large for a float") from None
+
+
+def leaf_label(leaf):
+    """How an error names a leaf: "input 'x'", "parameter 'p0'", "constant"."""
+    kind = ("input" if isinstance(leaf, Input) else "parameter" if isinstance(leaf, Parameter)
+            else type(leaf).__name__.lower())
+    return f"{kind} {leaf.name!r}" if leaf.name is not None else kind
+
+
+def leaf_float(leaf, v):
+    """The value v held by `leaf` as a plain float, or an EvaluationError naming the leaf: the
+    one check of a value set from outside (`p.value = "1"`) for every pass that reads leaves."""
+    if type(v) is float:
+        return v
+    try:
+        return as_float(v, leaf_label(leaf))
+    except TreenetError as exc:
+        raise EvaluationError(str(exc)) from None
+
+
+def check_network(net, call, other=None):
+    """A TreenetError unless `net` is a network; `other`, the next argument, may show a swap."""
+    if isinstance(net, NeuralNetNode):
+        return
+    if isinstance(other, NeuralNetNode):
+        raise TreenetError(f"{call} takes the network first: the arguments are swapped "
+                           f"(got {brief(net, 60)} first, then a network)")
+    raise TreenetError(f"{call}: {brief(net, 60)} is a {type(net).__name__}, not a network "
+                       "(a NeuralNetNode, e.g. from treenet.parse)")
 
 
 @contextlib.contextmanager
@@ -87,6 +118,9 @@ class NeuralNetNode:
     declared_inputs = ()
 
     def __init__(self, children=None, name=None):
+        if name is not None and not isinstance(name, str):
+            raise TreenetError(f"{type(self).__name__}: the name must be a str, got "
+                               f"{brief(name)} ({type(name).__name__})")
         self.children = list(children) if children is not None else []
         self.name = name
         self._graph = None

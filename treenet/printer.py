@@ -15,10 +15,10 @@ import difflib
 import math
 import re
 
-from .errors import TreenetError
+from .errors import EvaluationError, TreenetError
 from .names import reserved_names
 from .ir import build
-from .nodes import Constant, Input, Parameter
+from .nodes import Constant, Input, Parameter, brief, check_network, leaf_float
 from .ops import ATOM, PRODUCT, REGISTRY, SUM, UNARY
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\Z")
@@ -27,6 +27,7 @@ PARAMS = ("value", "name", "p")
 
 def number(v):
     """A float written so that it parses back to exactly the same float."""
+    v = float(v)  # np.float64's repr is `np.float64(0.5)`, not a literal
     if math.isnan(v) or math.isinf(v):
         return repr(v)
     if v == 0 and math.copysign(1.0, v) < 0:
@@ -38,13 +39,17 @@ def number(v):
 
 def funcify(root, params="value"):
     """The network under `root` as a treenet program (see NeuralNetNode.funcify)."""
+    check_network(root, "funcify(network)")
     _check_params(params, "funcify")
+    ir = root.graph.ir
+    check_names(ir.inputs if params == "value" else ir.inputs + ir.parameters, "printing")
     return _Printer(root.graph.ir, _TEXT, params).render()  # the compiled IR, not a new walk
 
 
 def latex(root, params="name"):
     """The network under `root` as LaTeX, with `\\begin{aligned}` bindings for shared parts;
     parameters by name ("name"), by value ("value"), or by name after a line of values ("p")."""
+    check_network(root, "latex(network)")
     _check_params(params, "latex")
     return _Printer(root.graph.ir, _LATEX, params).render()
 
@@ -54,6 +59,20 @@ def describe(node, limit=160):
     sub-expression is not compiled (that would name its leaves): its IR is built for it."""
     text = _Printer(build(node), _TEXT, "name", declare=False, sep="; ", strict=False).render()
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def check_names(leaves, doing):
+    """A TreenetError unless every leaf's name reads back as that leaf in a treenet program
+    (`doing`: "printing", "saving"); `save` and `funcify` share it."""
+    reserved = reserved_names()  # the parser's own list: keywords, built-in calls, dense
+    for leaf in leaves:
+        name = leaf.name
+        if not isinstance(name, str) or not _NAME.match(name) or name in reserved:
+            why = ("is a keyword or function name" if name in reserved
+                   else "is not letters, digits and _ (not starting with a digit)")
+            raise TreenetError(f"{type(leaf).__name__.lower()} {name!r} cannot be written in a "
+                               f"treenet program: the name {why}, so the text would not read "
+                               f"back as this network; rename it before {doing}")
 
 
 def _check_params(params, where):
@@ -264,7 +283,7 @@ class _Printer:
         if self.params == "p":
             for param in ir.parameters:
                 out.append(style.declare(style.name(param.name),
-                                         self._number(param.value, param)[0]))
+                                         self._number(self._value(param), param)[0]))
         return out
 
     def _first_appearance(self, roots, bound):
@@ -292,11 +311,25 @@ class _Printer:
 
     def _leaf(self, i, node):
         if isinstance(node, Constant) or (isinstance(node, Parameter) and self.params == "value"):
-            rope, prec = self._number(node.value, node)
+            v = self._value(node)
+            if v is None:
+                self._set(i, brief(node.value), ATOM)
+                return
+            rope, prec = self._number(v, node)
             self._set(i, rope, prec, rope.startswith("-"))
-            self.num[i] = node.value
+            self.num[i] = v
         else:
             self._set(i, self.style.name(node.name or "?"), ATOM)
+
+    def _value(self, leaf):
+        """The leaf's value as a float (an EvaluationError naming it if it holds something else);
+        None for an error message's description, which must not fail."""
+        try:
+            return leaf_float(leaf, leaf.value)
+        except EvaluationError:
+            if self.strict:
+                raise
+            return None
 
     def _number(self, v, node):
         """(text, precedence) of the number v (held by `node`, named in an error)."""
@@ -434,4 +467,4 @@ def _flatten(rope):
     return "".join(out)
 
 
-__all__ = ["funcify", "latex", "describe", "number", "reading_order", "PARAMS"]
+__all__ = ["funcify", "latex", "describe", "number", "check_names", "reading_order", "PARAMS"]

@@ -27,7 +27,7 @@ import math
 
 from .errors import TreenetError
 from .ir import build
-from .nodes import Constant, Input, Parameter
+from .nodes import Constant, Input, Parameter, leaf_float
 
 #: tree size (counting every path) above which `evaluate="auto"` stops sympy's simplification
 AUTO_LIMIT = 2000
@@ -66,7 +66,7 @@ def to_sympy(node, values=False, evaluate="auto"):
     result = exprs[ir.output]
     if not values:
         return result
-    subs = {exprs[i]: sympy.Float(ir.nodes[i].value) for i in ir.leaves
+    subs = {exprs[i]: sympy.Float(leaf_float(ir.nodes[i], ir.nodes[i].value)) for i in ir.leaves
             if isinstance(ir.nodes[i], (Input, Parameter))}
     return result, subs
 
@@ -74,7 +74,7 @@ def to_sympy(node, values=False, evaluate="auto"):
 def sympy_values(node):
     """{symbol: value} for every input and parameter of the network (current values)."""
     import sympy
-    return {symbol(leaf): sympy.Float(leaf.value)
+    return {symbol(leaf): sympy.Float(leaf_float(leaf, leaf.value))
             for leaf in list(node.inputs) + list(node.parameters)}
 
 
@@ -119,7 +119,7 @@ def _convert_nodes(nodes, children, evaluate):
         kids = children[i]
         if kids is None:
             if isinstance(n, Constant):
-                exprs[i] = number(n.value)
+                exprs[i] = number(leaf_float(n, n.value))
             elif n.name is None:
                 raise ValueError("an input or parameter has no name: compile the network first")
             else:

@@ -77,12 +77,15 @@ defines its `compute`, `vjp` or `partials` (they would describe another op). `co
 returns a `Compiled` that runs the interpreted engine, as it does for networks whose nodes hook
 `on_backward` (generated code calls no hooks)."""
 
+from collections.abc import Iterable
 import difflib
 import keyword
 import math
+import re
 
 from .errors import EvaluationError, TreenetError
-from .nodes import Constant, NeuralNetNode, Parameter
+from .graph import _what
+from .nodes import Constant, NeuralNetNode, Parameter, as_float, brief
 from .templates import fill, resolve
 
 CHUNK = 1000
@@ -151,18 +154,42 @@ def predict_batch(net, values):
     ready = entry is not None and entry[0] is graph and "forward" in entry[2]._raw
     if ready or worth_generating(graph, len(X)):
         return compiled(net, "numpy").forward(X)
+    return engine_rows(graph, X)
+
+
+def engine_rows(graph, X):
+    """The interpreted engine's outputs for the rows of X (an (n, n_inputs) float array), as an
+    array (n,) or (n, k); a row that fails is "sample i: ...". The inputs are left as they
+    were, the whole batch one step under the graph's lock."""
+    import numpy as np
     width = len(graph.output.children) if graph.vector_output else None
     out = np.zeros((len(X), width) if width else (len(X),))
-    saved = [n.value for n in graph.inputs]
-    try:
-        for i, row in enumerate(X.tolist()):
+    with graph._lock:
+        saved = [n.value for n in graph.inputs]
+        try:
+            for i, row in enumerate(X.tolist()):
+                try:
+                    out[i] = graph.predict(row)
+                except EvaluationError as exc:
+                    raise _sample_error(exc, i) from exc
+        finally:
+            for n, v in zip(graph.inputs, saved):
+                n.value = v
+    return out
+
+
+def leaf_values(leaves):
+    """The leaves' values as floats, checked as the engine checks them: an EvaluationError
+    naming the leaf that holds something else (`p.value = "1"`, a complex, a list)."""
+    out = []
+    for leaf in leaves:
+        v = leaf.value
+        if type(v) is not float:
             try:
-                out[i] = graph.predict(row)
-            except EvaluationError as exc:
-                raise _sample_error(exc, i) from exc
-    finally:
-        for n, v in zip(graph.inputs, saved):
-            n.value = v
+                v = as_float(v, _what(leaf))
+            except TreenetError as exc:
+                raise EvaluationError(str(exc)) from None
+        out.append(v)
     return out
 
 
@@ -291,6 +318,28 @@ def _sum_templates(cls, kind, n):
     return found if isinstance(found, tuple) and len(found) == n else None
 
 
+_HELPER = "_h_"
+"""The prefix of every op helper's name in generated code (`_h_total`): the generator's own."""
+
+
+def _helper_renamer(helpers):
+    """A function putting each call of one of `helpers` (names) into the `_h_` namespace (a
+    call `np.maximum(` is numpy's, not the helper `maximum`)."""
+    if not helpers:
+        return lambda text: text
+    pattern = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, sorted(helpers))) + r")\(")
+    return lambda text: pattern.sub(_HELPER + r"\1(", text)
+
+
+def _renamed(template, rename):
+    """A template (None, a string or a tuple of strings) with its helper calls renamed."""
+    if template is None:
+        return None
+    if isinstance(template, tuple):
+        return tuple(rename(t) for t in template)
+    return rename(template)
+
+
 def _literal(v):
     """A float as source: repr, parenthesized when negative (so `-` never meets `-`)."""
     if math.isfinite(v):
@@ -345,8 +394,8 @@ class _Generator:
                 if id(node) in slot:
                     self.names[i] = slot[id(node)]
                 else:
-                    self.consts[i] = float(node.value)
-                    self.names[i] = _literal(node.value)
+                    self.consts[i] = leaf_values((node,))[0]  # the engine's check
+                    self.names[i] = _literal(self.consts[i])
                 continue
             folded = self._fold(node, kids)
             if folded is not None:
@@ -354,17 +403,11 @@ class _Generator:
                 continue
             key = (type(node), len(kids))
             if key not in known:
-                known[key] = _templates(type(node), self.kind, len(kids))
-                for name, source in getattr(type(node), "code_helpers", {}).items():
-                    source = resolve(source, self.kind, len(kids))
-                    if source is not None:
-                        self.helpers[name] = source.replace("{xp}", self.xp)
+                known[key] = self._op_templates(type(node), len(kids))
             found = known[key]
             if isinstance(found, str):
                 problems.add(found)
                 continue
-            if key not in self.sums:
-                self.sums[key] = _sum_templates(type(node), self.kind, len(kids))
             self.templates[i] = found
             self.names[i] = f"v{i}"
         if problems:
@@ -767,6 +810,25 @@ class _Generator:
         return body, "grad_x", "grad_p", ["grad_x", "grad_p"]
 
     # --- the module ---------------------------------------------------------------------------
+    def _op_templates(self, cls, n):
+        """The op's templates (see `_templates`), its helpers added to `self.helpers` and its
+        `code_vjp_sum` to `self.sums`, every helper name moved into the generator's namespace
+        `_h_` (no other generated identifier starts so: a helper `total` never meets a
+        variable `total` of the code around it)."""
+        helpers = {}
+        for name, source in getattr(cls, "code_helpers", {}).items():
+            source = resolve(source, self.kind, n)
+            if source is not None:
+                helpers[name] = source
+        rename = _helper_renamer(helpers)
+        for name, source in helpers.items():
+            self.helpers[_HELPER + name] = rename(source).replace("{xp}", self.xp)
+        found = _templates(cls, self.kind, n)
+        if isinstance(found, str):
+            return found
+        self.sums[(cls, n)] = _renamed(_sum_templates(cls, self.kind, n), rename)
+        return tuple(_renamed(t, rename) for t in found)
+
     def module(self, which=("forward", "value_and_grad")):
         """The module's source; `which` names the functions it defines (both by default)."""
         graph = self.graph
@@ -1102,14 +1164,14 @@ class Compiled:
 
     def _params(self, p):
         if p is None:
-            return [q.value for q in self.graph.parameters]
-        try:
-            p = [float(v) for v in p]
-        except (TypeError, ValueError):
-            raise TreenetError(f"parameters must be {self._n_p} numbers, got {p!r}") from None
+            return leaf_values(self.graph.parameters)
+        if isinstance(p, (str, bytes)) or not isinstance(p, Iterable):
+            raise TreenetError(f"parameters must be {self._n_p} numbers, got {brief(p)}")
+        p = list(p)
         if len(p) != self._n_p:
             raise TreenetError(f"expected {self._n_p} parameter value(s), got {len(p)}")
-        return p
+        names = [q.name for q in self.graph.parameters]
+        return [as_float(v, f"parameter {name!r}") for v, name in zip(p, names)]
 
     def _plain(self, x):
         """Whether x is a sequence of finite numbers of the right length (else the engine
@@ -1122,7 +1184,13 @@ class Compiled:
         return True
 
     def _engine(self, x, p, d):
-        """(value, input gradients, parameter gradients) from the interpreted engine."""
+        """(value, input gradients, parameter gradients) from the interpreted engine, the
+        whole set-run-restore one step under the graph's lock (another thread's predict or
+        backward never sees these parameters, nor loses its gradients)."""
+        with self.graph._lock:
+            return self._engine_locked(x, p, d)
+
+    def _engine_locked(self, x, p, d):
         graph = self.graph
         params, leaves = graph.parameters, graph.inputs + graph.parameters
         saved = [q.value for q in params]

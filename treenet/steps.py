@@ -344,7 +344,7 @@ class _PythonEpochs:
                                                    for part in memory))
         if counted:
             update.append("t = tn")
-        unpack = ", ".join(unpack + ["tk"])
+        unpack = ", ".join(unpack + ["tk"]) + ","  # a tuple even with no inputs: `tk, = ...`
         if batch == 1:
             tail = ["total += l"] + ([f"hits += {hit}"] if hit is not None else [])
             loop = [f"for {unpack} in seq:"] + _indent(sample + update + tail + ["pos += 1"])

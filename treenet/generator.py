@@ -212,28 +212,33 @@ def batch_inputs(graph, values):
     from collections.abc import Mapping
     names = [n.name for n in graph.inputs]
     if isinstance(values, Mapping):
-        columns = {}
+        columns, numbers = {}, set()
+        vectors = graph._vector_inputs()
         batch = False
         for key, v in values.items():
             a = _array(v, f"input {key!r}")
             if a is None:
+                numbers.add(key)
                 continue
             if key in names:
                 batch = batch or a.ndim >= 1
                 columns[key] = a
-            elif isinstance(key, str) and f"{key}_0" in names:
+            elif key in vectors:
                 batch = batch or a.ndim >= 2
+                elements = vectors[key]
+                if a.ndim == 2 and a.shape[1] != len(elements):
+                    raise EvaluationError(
+                        f"input vector {key!r} has {len(elements)} elements "
+                        f"({', '.join(elements)}): a batch of it has shape (n, {len(elements)}), "
+                        f"got {a.shape}")
                 if a.ndim == 2:
-                    for j in range(a.shape[1]):
-                        columns.setdefault(f"{key}_{j}", a[:, j])
+                    for j, name in enumerate(elements):
+                        columns.setdefault(name, a[:, j])
         if not batch:
             return None
         missing = [name for name in names if name not in columns]
         if missing:
-            close = difflib.get_close_matches(missing[0], [k for k in values if isinstance(k, str)], n=1)
-            hint = f" (given {close[0]!r}: a misspelling?)" if close else ""
-            raise EvaluationError(f"the batch has no column for input {missing[0]!r}{hint}; the "
-                                  f"network's inputs are {', '.join(names)}")
+            raise EvaluationError(_no_column(missing[0], names, values, numbers))
         cols = [columns[name] for name in names]
         if any(c.ndim != 1 for c in cols) or len({len(c) for c in cols}) > 1:
             raise EvaluationError("a batch by name takes a 1-D array of the same length for "
@@ -255,6 +260,18 @@ def batch_inputs(graph, values):
     return X
 
 
+def _no_column(name, names, values, numbers):
+    """Why a batch by name has no column for input `name`."""
+    inputs = f"the network's inputs are {', '.join(names)}"
+    if name in numbers:
+        return (f"input {name!r} is one number in a batch: give it a 1-D array, a value per "
+                f"sample, as for the other inputs; {inputs}")
+    given = {k.lower(): k for k in values if isinstance(k, str) and k not in names}
+    close = difflib.get_close_matches(name.lower(), list(given), n=1)
+    hint = f" (given {given[close[0]]!r}: a misspelling?)" if close else ""
+    return f"the batch has no column for input {name!r}{hint}; {inputs}"
+
+
 def _is_row(v):
     return isinstance(v, (list, tuple)) or getattr(v, "ndim", 0) == 1
 
@@ -267,10 +284,43 @@ def _array(v, what):
     if isinstance(v, (str, bytes)):
         raise EvaluationError(f"{what}: expected numbers, got {v!r:.40}")
     try:
-        a = np.asarray(v, dtype=float)
-    except (TypeError, ValueError, OverflowError):
+        a = np.asarray(v)
+    except (TypeError, ValueError):
         raise EvaluationError(f"{what}: expected numbers in rows of equal length") from None
-    return None if a.ndim == 0 else a
+    if a.ndim == 0:
+        return None
+    if a.dtype.kind in "iuf":
+        found = _bool_in(v) if isinstance(v, (list, tuple)) else None
+        if found is not None:  # numpy made it 1 or 0
+            _element(found, what)
+        return a.astype(float)
+    if a.dtype.kind in "biufcO":
+        # each value as the engine checks one (a bool, a complex, a str, an int too large for a
+        # float is refused, naming it), as a single sample would be
+        return np.array([_element(x, what) for x in a.ravel().tolist()],
+                        dtype=float).reshape(a.shape)
+    first = a.ravel()[0].item() if a.size else None
+    raise EvaluationError(f"{what}: expected numbers, got {brief(first)} ({type(first).__name__})")
+
+
+def _bool_in(v):
+    """The first bool in a list of numbers (or of rows of them), or None (a set test per row,
+    in C: a big batch costs no Python step per number)."""
+    import numpy as np
+    kinds = {bool, np.bool_}
+    if not kinds.isdisjoint(map(type, v)):
+        return next(x for x in v if type(x) in kinds)
+    for row in v:
+        if isinstance(row, (list, tuple)) and not kinds.isdisjoint(map(type, row)):
+            return next(x for x in row if type(x) in kinds)
+    return None
+
+
+def _element(x, what):
+    try:
+        return as_float(x, what)
+    except TreenetError as exc:
+        raise EvaluationError(str(exc)) from None
 
 
 def _graph_of(net):
@@ -280,7 +330,7 @@ def _graph_of(net):
 
 
 def _check_target(target):
-    if target not in _TARGETS:
+    if not isinstance(target, str) or target not in _TARGETS:
         import difflib
         hint = difflib.get_close_matches(str(target), list(_TARGETS), n=1)
         raise TreenetError(f"unknown codegen target {target!r}: expected one of "
@@ -1216,11 +1266,11 @@ class Compiled:
     def _batch(self, x, p, d):
         """(values, input gradients, parameter gradients summed) for a batch; d None: forward."""
         import numpy as np
-        try:
-            x = np.asarray(x, dtype=float)
-        except (TypeError, ValueError):
+        # checked as a batch for predict is (a complex, a bool refused, not cast)
+        x = _array(x, "numpy inputs")
+        if x is None:
             raise TreenetError("numpy inputs must be an array of numbers of shape "
-                               f"(n, {self._n_in})") from None
+                               f"(n, {self._n_in})")
         if x.ndim != 2 or x.shape[1] != self._n_in:
             raise TreenetError(f"numpy inputs must have shape (n, {self._n_in}), "
                                f"got {x.shape}")

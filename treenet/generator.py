@@ -38,9 +38,10 @@ How the code is made
   order), so an MLP runs as `W @ h` products, and then one unit over them is a layer as well.
   `flat` (the training steps of treenet.steps) reads a layer's weights from the parameter
   vector by constant index arrays, and sums columns as products with ones.
-- Every identifier in the source is invented by the generator (x0, p3, v12, g_v12, helper
-  names from the op classes); input and parameter names, which can be any string, appear only
-  in comments and only when they are plain ASCII identifiers (not keywords).
+- Every identifier in the source is invented by the generator (x0, p3, v12, g_v12, and `_h_`
+  before an op class's helper name, `_h_total`: a namespace no other generated name uses);
+  input and parameter names, which can be any string, appear only in comments and only when
+  they are plain ASCII identifiers (not keywords).
 
 Errors. The code runs unchecked, and the python target's math functions raise on a domain error
 or an overflow. Besides, the code adds up `v - v` (0, or nan when v is not finite) over the

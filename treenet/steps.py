@@ -24,8 +24,9 @@ it agrees with the engine to rounding (numpy and BLAS sum in another order, and 
 and tanh may differ in the last bit).
 
 Errors. The generated code checks what the engine checks (every value and gradient finite, the
-loss, the step) but does not say what went wrong: when anything fails in a batch, the batch is
-given up with nothing applied, and `train` runs that batch again on the interpreted engine,
+loss, the step) but does not say what went wrong: when a number fails in a batch (not finite,
+a math domain error or overflow; anything else is a generator bug, and raises), or a parameter
+holds no number, the batch is given up with nothing applied, and `train` runs that batch again on the interpreted engine,
 which raises the TrainingError the interpreted backend raises (epoch, sample, sub-expression),
 or, when the engine disagrees that anything failed (a share the engine skips, numpy's last bit),
 completes the batch; the generated code then goes on with the next one. So every backend raises

@@ -38,9 +38,10 @@ How the code is made
   order), so an MLP runs as `W @ h` products, and then one unit over them is a layer as well.
   `flat` (the training steps of treenet.steps) reads a layer's weights from the parameter
   vector by constant index arrays, and sums columns as products with ones.
-- Every identifier in the source is invented by the generator (x0, p3, v12, g_v12, helper
-  names from the op classes); input and parameter names, which can be any string, appear only
-  in comments and only when they are plain ASCII identifiers (not keywords).
+- Every identifier in the source is invented by the generator (x0, p3, v12, g_v12, and `_h_`
+  before an op class's helper name, `_h_total`: a namespace no other generated name uses);
+  input and parameter names, which can be any string, appear only in comments and only when
+  they are plain ASCII identifiers (not keywords).
 
 Errors. The code runs unchecked, and the python target's math functions raise on a domain error
 or an overflow. Besides, the code adds up `v - v` (0, or nan when v is not finite) over the
@@ -77,12 +78,15 @@ defines its `compute`, `vjp` or `partials` (they would describe another op). `co
 returns a `Compiled` that runs the interpreted engine, as it does for networks whose nodes hook
 `on_backward` (generated code calls no hooks)."""
 
+from collections.abc import Iterable
 import difflib
 import keyword
 import math
+import re
 
 from .errors import EvaluationError, TreenetError
-from .nodes import Constant, NeuralNetNode, Parameter
+from .graph import _what
+from .nodes import Constant, NeuralNetNode, Parameter, as_float, brief
 from .templates import fill, resolve
 
 CHUNK = 1000
@@ -151,18 +155,42 @@ def predict_batch(net, values):
     ready = entry is not None and entry[0] is graph and "forward" in entry[2]._raw
     if ready or worth_generating(graph, len(X)):
         return compiled(net, "numpy").forward(X)
+    return engine_rows(graph, X)
+
+
+def engine_rows(graph, X):
+    """The interpreted engine's outputs for the rows of X (an (n, n_inputs) float array), as an
+    array (n,) or (n, k); a row that fails is "sample i: ...". The inputs are left as they
+    were, the whole batch one step under the graph's lock."""
+    import numpy as np
     width = len(graph.output.children) if graph.vector_output else None
     out = np.zeros((len(X), width) if width else (len(X),))
-    saved = [n.value for n in graph.inputs]
-    try:
-        for i, row in enumerate(X.tolist()):
+    with graph._lock:
+        saved = [n.value for n in graph.inputs]
+        try:
+            for i, row in enumerate(X.tolist()):
+                try:
+                    out[i] = graph.predict(row)
+                except EvaluationError as exc:
+                    raise _sample_error(exc, i) from exc
+        finally:
+            for n, v in zip(graph.inputs, saved):
+                n.value = v
+    return out
+
+
+def leaf_values(leaves):
+    """The leaves' values as floats, checked as the engine checks them: an EvaluationError
+    naming the leaf that holds something else (`p.value = "1"`, a complex, a list)."""
+    out = []
+    for leaf in leaves:
+        v = leaf.value
+        if type(v) is not float:
             try:
-                out[i] = graph.predict(row)
-            except EvaluationError as exc:
-                raise _sample_error(exc, i) from exc
-    finally:
-        for n, v in zip(graph.inputs, saved):
-            n.value = v
+                v = as_float(v, _what(leaf))
+            except TreenetError as exc:
+                raise EvaluationError(str(exc)) from None
+        out.append(v)
     return out
 
 
@@ -185,28 +213,33 @@ def batch_inputs(graph, values):
     from collections.abc import Mapping
     names = [n.name for n in graph.inputs]
     if isinstance(values, Mapping):
-        columns = {}
+        columns, numbers = {}, set()
+        vectors = graph._vector_inputs()
         batch = False
         for key, v in values.items():
             a = _array(v, f"input {key!r}")
             if a is None:
+                numbers.add(key)
                 continue
             if key in names:
                 batch = batch or a.ndim >= 1
                 columns[key] = a
-            elif isinstance(key, str) and f"{key}_0" in names:
+            elif key in vectors:
                 batch = batch or a.ndim >= 2
+                elements = vectors[key]
+                if a.ndim == 2 and a.shape[1] != len(elements):
+                    raise EvaluationError(
+                        f"input vector {key!r} has {len(elements)} elements "
+                        f"({', '.join(elements)}): a batch of it has shape (n, {len(elements)}), "
+                        f"got {a.shape}")
                 if a.ndim == 2:
-                    for j in range(a.shape[1]):
-                        columns.setdefault(f"{key}_{j}", a[:, j])
+                    for j, name in enumerate(elements):
+                        columns.setdefault(name, a[:, j])
         if not batch:
             return None
         missing = [name for name in names if name not in columns]
         if missing:
-            close = difflib.get_close_matches(missing[0], [k for k in values if isinstance(k, str)], n=1)
-            hint = f" (given {close[0]!r}: a misspelling?)" if close else ""
-            raise EvaluationError(f"the batch has no column for input {missing[0]!r}{hint}; the "
-                                  f"network's inputs are {', '.join(names)}")
+            raise EvaluationError(_no_column(missing[0], names, values, numbers))
         cols = [columns[name] for name in names]
         if any(c.ndim != 1 for c in cols) or len({len(c) for c in cols}) > 1:
             raise EvaluationError("a batch by name takes a 1-D array of the same length for "
@@ -228,6 +261,18 @@ def batch_inputs(graph, values):
     return X
 
 
+def _no_column(name, names, values, numbers):
+    """Why a batch by name has no column for input `name`."""
+    inputs = f"the network's inputs are {', '.join(names)}"
+    if name in numbers:
+        return (f"input {name!r} is one number in a batch: give it a 1-D array, a value per "
+                f"sample, as for the other inputs; {inputs}")
+    given = {k.lower(): k for k in values if isinstance(k, str) and k not in names}
+    close = difflib.get_close_matches(name.lower(), list(given), n=1)
+    hint = f" (given {given[close[0]]!r}: a misspelling?)" if close else ""
+    return f"the batch has no column for input {name!r}{hint}; {inputs}"
+
+
 def _is_row(v):
     return isinstance(v, (list, tuple)) or getattr(v, "ndim", 0) == 1
 
@@ -240,10 +285,43 @@ def _array(v, what):
     if isinstance(v, (str, bytes)):
         raise EvaluationError(f"{what}: expected numbers, got {v!r:.40}")
     try:
-        a = np.asarray(v, dtype=float)
-    except (TypeError, ValueError, OverflowError):
+        a = np.asarray(v)
+    except (TypeError, ValueError):
         raise EvaluationError(f"{what}: expected numbers in rows of equal length") from None
-    return None if a.ndim == 0 else a
+    if a.ndim == 0:
+        return None
+    if a.dtype.kind in "iuf":
+        found = _bool_in(v) if isinstance(v, (list, tuple)) else None
+        if found is not None:  # numpy made it 1 or 0
+            _element(found, what)
+        return a.astype(float)
+    if a.dtype.kind in "biufcO":
+        # each value as the engine checks one (a bool, a complex, a str, an int too large for a
+        # float is refused, naming it), as a single sample would be
+        return np.array([_element(x, what) for x in a.ravel().tolist()],
+                        dtype=float).reshape(a.shape)
+    first = a.ravel()[0].item() if a.size else None
+    raise EvaluationError(f"{what}: expected numbers, got {brief(first)} ({type(first).__name__})")
+
+
+def _bool_in(v):
+    """The first bool in a list of numbers (or of rows of them), or None (a set test per row,
+    in C: a big batch costs no Python step per number)."""
+    import numpy as np
+    kinds = {bool, np.bool_}
+    if not kinds.isdisjoint(map(type, v)):
+        return next(x for x in v if type(x) in kinds)
+    for row in v:
+        if isinstance(row, (list, tuple)) and not kinds.isdisjoint(map(type, row)):
+            return next(x for x in row if type(x) in kinds)
+    return None
+
+
+def _element(x, what):
+    try:
+        return as_float(x, what)
+    except TreenetError as exc:
+        raise EvaluationError(str(exc)) from None
 
 
 def _graph_of(net):
@@ -253,7 +331,7 @@ def _graph_of(net):
 
 
 def _check_target(target):
-    if target not in _TARGETS:
+    if not isinstance(target, str) or target not in _TARGETS:
         import difflib
         hint = difflib.get_close_matches(str(target), list(_TARGETS), n=1)
         raise TreenetError(f"unknown codegen target {target!r}: expected one of "
@@ -289,6 +367,28 @@ def _sum_templates(cls, kind, n):
     if found is None or not cls.owns("code_vjp_sum", "vjp", "partials"):
         return None
     return found if isinstance(found, tuple) and len(found) == n else None
+
+
+_HELPER = "_h_"
+"""The prefix of every op helper's name in generated code (`_h_total`): the generator's own."""
+
+
+def _helper_renamer(helpers):
+    """A function putting each call of one of `helpers` (names) into the `_h_` namespace (a
+    call `np.maximum(` is numpy's, not the helper `maximum`)."""
+    if not helpers:
+        return lambda text: text
+    pattern = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, sorted(helpers))) + r")\(")
+    return lambda text: pattern.sub(_HELPER + r"\1(", text)
+
+
+def _renamed(template, rename):
+    """A template (None, a string or a tuple of strings) with its helper calls renamed."""
+    if template is None:
+        return None
+    if isinstance(template, tuple):
+        return tuple(rename(t) for t in template)
+    return rename(template)
 
 
 def _literal(v):
@@ -345,8 +445,8 @@ class _Generator:
                 if id(node) in slot:
                     self.names[i] = slot[id(node)]
                 else:
-                    self.consts[i] = float(node.value)
-                    self.names[i] = _literal(node.value)
+                    self.consts[i] = leaf_values((node,))[0]  # the engine's check
+                    self.names[i] = _literal(self.consts[i])
                 continue
             folded = self._fold(node, kids)
             if folded is not None:
@@ -354,17 +454,11 @@ class _Generator:
                 continue
             key = (type(node), len(kids))
             if key not in known:
-                known[key] = _templates(type(node), self.kind, len(kids))
-                for name, source in getattr(type(node), "code_helpers", {}).items():
-                    source = resolve(source, self.kind, len(kids))
-                    if source is not None:
-                        self.helpers[name] = source.replace("{xp}", self.xp)
+                known[key] = self._op_templates(type(node), len(kids))
             found = known[key]
             if isinstance(found, str):
                 problems.add(found)
                 continue
-            if key not in self.sums:
-                self.sums[key] = _sum_templates(type(node), self.kind, len(kids))
             self.templates[i] = found
             self.names[i] = f"v{i}"
         if problems:
@@ -767,6 +861,25 @@ class _Generator:
         return body, "grad_x", "grad_p", ["grad_x", "grad_p"]
 
     # --- the module ---------------------------------------------------------------------------
+    def _op_templates(self, cls, n):
+        """The op's templates (see `_templates`), its helpers added to `self.helpers` and its
+        `code_vjp_sum` to `self.sums`, every helper name moved into the generator's namespace
+        `_h_` (no other generated identifier starts so: a helper `total` never meets a
+        variable `total` of the code around it)."""
+        helpers = {}
+        for name, source in getattr(cls, "code_helpers", {}).items():
+            source = resolve(source, self.kind, n)
+            if source is not None:
+                helpers[name] = source
+        rename = _helper_renamer(helpers)
+        for name, source in helpers.items():
+            self.helpers[_HELPER + name] = rename(source).replace("{xp}", self.xp)
+        found = _templates(cls, self.kind, n)
+        if isinstance(found, str):
+            return found
+        self.sums[(cls, n)] = _renamed(_sum_templates(cls, self.kind, n), rename)
+        return tuple(_renamed(t, rename) for t in found)
+
     def module(self, which=("forward", "value_and_grad")):
         """The module's source; `which` names the functions it defines (both by default)."""
         graph = self.graph
@@ -1102,14 +1215,14 @@ class Compiled:
 
     def _params(self, p):
         if p is None:
-            return [q.value for q in self.graph.parameters]
-        try:
-            p = [float(v) for v in p]
-        except (TypeError, ValueError):
-            raise TreenetError(f"parameters must be {self._n_p} numbers, got {p!r}") from None
+            return leaf_values(self.graph.parameters)
+        if isinstance(p, (str, bytes)) or not isinstance(p, Iterable):
+            raise TreenetError(f"parameters must be {self._n_p} numbers, got {brief(p)}")
+        p = list(p)
         if len(p) != self._n_p:
             raise TreenetError(f"expected {self._n_p} parameter value(s), got {len(p)}")
-        return p
+        names = [q.name for q in self.graph.parameters]
+        return [as_float(v, f"parameter {name!r}") for v, name in zip(p, names)]
 
     def _plain(self, x):
         """Whether x is a sequence of finite numbers of the right length (else the engine
@@ -1122,7 +1235,13 @@ class Compiled:
         return True
 
     def _engine(self, x, p, d):
-        """(value, input gradients, parameter gradients) from the interpreted engine."""
+        """(value, input gradients, parameter gradients) from the interpreted engine, the
+        whole set-run-restore one step under the graph's lock (another thread's predict or
+        backward never sees these parameters, nor loses its gradients)."""
+        with self.graph._lock:
+            return self._engine_locked(x, p, d)
+
+    def _engine_locked(self, x, p, d):
         graph = self.graph
         params, leaves = graph.parameters, graph.inputs + graph.parameters
         saved = [q.value for q in params]
@@ -1148,11 +1267,11 @@ class Compiled:
     def _batch(self, x, p, d):
         """(values, input gradients, parameter gradients summed) for a batch; d None: forward."""
         import numpy as np
-        try:
-            x = np.asarray(x, dtype=float)
-        except (TypeError, ValueError):
+        # checked as a batch for predict is (a complex, a bool refused, not cast)
+        x = _array(x, "numpy inputs")
+        if x is None:
             raise TreenetError("numpy inputs must be an array of numbers of shape "
-                               f"(n, {self._n_in})") from None
+                               f"(n, {self._n_in})")
         if x.ndim != 2 or x.shape[1] != self._n_in:
             raise TreenetError(f"numpy inputs must have shape (n, {self._n_in}), "
                                f"got {x.shape}")

@@ -6,7 +6,7 @@ The structure is `treenet.ir.IR`, built once per compile and shared with every o
 run-time state beside it. Forward and backward are loops over that order, with no per-op code and
 no recursion, so depth is limited by memory only."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set as AbstractSet
 import difflib
 import itertools
 import math
@@ -100,9 +100,12 @@ class Graph:
             for node in inputs:
                 node.value = _number(given[node.name], node.name)
             return
+        if getattr(values, "ndim", None) == 0:  # a 0-d numpy array: one number
+            values = values.item()
         if isinstance(values, (int, float)) and not isinstance(values, bool):
             values = [values]
-        elif isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        elif isinstance(values, (str, bytes, AbstractSet)) or not isinstance(values, Iterable):
+            # a set has no order: which value is which input would be chance
             raise EvaluationError(f"input values must be a sequence or a mapping by name, "
                                   f"got {type(values).__name__}")
         values = list(values)
@@ -403,7 +406,7 @@ def _number(v, name):
     if type(v) is float and v - v == 0:  # the common case, a finite float: no more checks
         return v
     try:
-        x = as_float(v, f"input {name!r}")
+        x = float(as_float(v, f"input {name!r}"))  # float(): np.float64 in, a float stored
     except TreenetError as exc:
         raise EvaluationError(str(exc)) from None
     if not math.isfinite(x):

@@ -241,7 +241,8 @@ class Adam(Optimizer):
         if not self._own_code(Adam):
             return None
         b1, b2, eps = (repr(float(x)) for x in (self.beta1, self.beta2, self.eps))
-        c1, c2 = repr(1.0 - self.beta1), repr(1.0 - self.beta2)
+        # float(): a numpy beta's 1 - beta is numpy's, whose repr is not a Python literal
+        c1, c2 = repr(float(1.0 - self.beta1)), repr(float(1.0 - self.beta2))
         return ([f"k1 = 1.0 - {b1} ** tn", f"k2 = 1.0 - {b2} ** tn"],
                 [f"{{new_m}} = {b1} * {{m}} + {c1} * {{g}}",
                  f"{{new_v}} = {b2} * {{v}} + {c2} * {{g}} * {{g}}",

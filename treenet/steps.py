@@ -24,8 +24,9 @@ it agrees with the engine to rounding (numpy and BLAS sum in another order, and 
 and tanh may differ in the last bit).
 
 Errors. The generated code checks what the engine checks (every value and gradient finite, the
-loss, the step) but does not say what went wrong: when anything fails in a batch, the batch is
-given up with nothing applied, and `train` runs that batch again on the interpreted engine,
+loss, the step) but does not say what went wrong: when a number fails in a batch (not finite,
+a math domain error or overflow; anything else is a generator bug, and raises), or a parameter
+holds no number, the batch is given up with nothing applied, and `train` runs that batch again on the interpreted engine,
 which raises the TrainingError the interpreted backend raises (epoch, sample, sub-expression),
 or, when the engine disagrees that anything failed (a share the engine skips, numpy's last bit),
 completes the batch; the generated code then goes on with the next one. So every backend raises
@@ -85,6 +86,11 @@ def runner(backend, main, graph, loss, opt, params, activation, batch_size, data
         return None
     if not forced and not _generator.worth_generating(graph, passes):
         return None
+    try:
+        _generator.leaf_values([n for n in map(graph.nodes.__getitem__, graph.leaf_indices)
+                                if isinstance(n, Constant)])
+    except EvaluationError:
+        return None  # a constant holds no number: the engine says so, naming the sample
     try:
         if backend == "python":
             return _PythonEpochs(main, graph, loss, opt, params, activation, batch_size, data)
@@ -339,7 +345,7 @@ class _PythonEpochs:
                                                    for part in memory))
         if counted:
             update.append("t = tn")
-        unpack = ", ".join(unpack + ["tk"])
+        unpack = ", ".join(unpack + ["tk"]) + ","  # a tuple even with no inputs: `tk, = ...`
         if batch == 1:
             tail = ["total += l"] + ([f"hits += {hit}"] if hit is not None else [])
             loop = [f"for {unpack} in seq:"] + _indent(sample + update + tail + ["pos += 1"])
@@ -355,8 +361,10 @@ class _PythonEpochs:
                             + _indent(inner) + update
                             + ["total = bt", "hits = bh", "pos = stop"])
         body += ["try:"] + _indent(loop)
-        # anything that goes wrong gives the batch back to the engine, which says what it was
-        body += ["except Exception:  # noqa: BLE001", "    pass"]
+        # a number going wrong (math's domain errors and overflows, the checks' not finite)
+        # gives the batch back to the engine, which says what it was; anything else is a bug
+        # of the generator, and must not hide as a silent slowdown
+        body += ["except (ArithmeticError, ValueError):", "    pass"]
         if n:
             body.append("p[:] = " + ", ".join(names) + ",")
             for j, part in enumerate(memory):
@@ -378,8 +386,11 @@ class _PythonEpochs:
         """Train from position `pos` of `order`: (the position reached, total, hits); short of
         the end, the batch starting there failed and nothing of it was applied."""
         opt, params = self.opt, self.params
-        p = [q.value for q in params]
-        r = [opt.rate(q) for q in params]
+        try:
+            p = _generator.leaf_values(params)
+        except EvaluationError:
+            return pos, total, hits  # the engine runs the batch, and says which parameter
+        r = [float(opt.rate(q)) for q in params]  # a numpy rate would make numpy values
         parts = [self.update.memory_in(opt.state.get(id(q))) for q in params]
         mem = [list(col) for col in zip(*parts)] if params else []
         if not mem:
@@ -458,13 +469,7 @@ def evaluate(main, graph, loss, activation, data):
     if _generator.worth_generating(graph, len(data)) and not graph._hooked:
         z = _numpy_code(main, graph).forward(X)
     else:
-        z = []
-        for i, row in enumerate(X.tolist()):
-            try:
-                z.append(_generator.Compiled._engine_value(graph, row))
-            except EvaluationError as exc:
-                raise _generator._sample_error(exc, i) from exc
-        z = np.array(z, dtype=float)
+        z = _generator.engine_rows(graph, X)
     found = None
     if _builtin(loss):
         width = len(graph.output.children) if graph.vector_output else None
@@ -524,6 +529,10 @@ class _NumpyBatches:
     def epoch(self, order, pos, total, hits):
         """As _PythonEpochs.epoch."""
         np, n = self.np, len(order)
+        try:
+            _generator.leaf_values(self.params)
+        except EvaluationError:
+            return pos, total, hits  # the engine runs the batch, and says which parameter
         index = np.asarray(order)
         while pos < n:
             stop = min(pos + self.batch, n)
@@ -675,7 +684,8 @@ class _NumpySteps:
     def _load(self):
         """The parameters and the optimizer's memory from the nodes, into vectors."""
         np, opt, params = self.np, self.opt, self.params
-        self.p = np.array([q.value for q in params], dtype=float)
+        # the engine's check: np.array would take "1" and [2.0], and finish write [x] back
+        self.p = np.array(_generator.leaf_values(params), dtype=float)
         self.r = opt.lr if opt.lr is not None else np.array([opt.rate(q) for q in params],
                                                             dtype=float)
         parts = [opt.memory_in(opt.state.get(id(q))) for q in params]
@@ -700,7 +710,10 @@ class _NumpySteps:
     def epoch(self, order, pos, total, hits):
         """As _PythonEpochs.epoch."""
         if self.stale:
-            self._load()
+            try:
+                self._load()
+            except EvaluationError:
+                return pos, total, hits  # the engine runs the batch, and says which parameter
         n = len(order)
         TH = self.TH
         if pos == 0 and self.batch >= n:  # the whole set: the order only sums differently

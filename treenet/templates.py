@@ -13,7 +13,8 @@ value and derivative rules (see `treenet.ops`):
   over the batch (Multiply: `{g} @ {1}`, a dot product). A training step uses it for a parameter
   that has this one share, instead of making the array of shares and summing it.
 - `code_helpers`: {name: source} of functions the templates call, written once at the top of a
-  generated module that calls them (`{xp}` in a source is replaced by the module's name).
+  generated module that calls them (`{xp}` in a source is replaced by the module's name; the
+  generator renames each, its definition and its calls, to `_h_<name>`, a namespace of its own).
 - `code_passes_non_finite = True`: a nan or infinite argument always gives a nan or infinite value
   (+, *, log, ...). For the other ops (relu(nan) is 0, tanh(inf) is 1) the generated code checks
   that the arguments are finite, so no error the engine would raise can be hidden.

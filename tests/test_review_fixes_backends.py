@@ -154,3 +154,36 @@ def test_batch_messages_say_what_is_wrong():
     assert "misspelling" not in str(one_number.value)
     with pytest.raises(EvaluationError, match="too large for a float"):
         net.predict([[10 ** 400, 1], [2, 3]])
+
+
+@pytest.mark.parametrize("backend, batch", [("python", 1), ("numpy", 50)])
+def test_a_constant_changed_after_training_is_seen_by_the_generated_step(backend, batch):
+    # the generated step is cached by structure; a Constant's value is part of what it computes
+    def trained(after):
+        net = treenet.parse("p(0.5)*x + 2", seed=0)
+        data = [([k / 100], 1.0) for k in range(200)]
+        constant = next(n for n in net.graph.nodes if type(n) is treenet.Constant)
+        kwargs = dict(epochs=1, batch_size=batch, progress=False, shuffle=False)
+        treenet.train(net, data, backend=backend, **kwargs)
+        constant.value = 7.0
+        net.parameters[0].value = 0.5
+        treenet.train(net, data, backend=after or backend, **kwargs)
+        return net.parameters[0].value
+
+    assert trained(None) == pytest.approx(trained("interpreted"), rel=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["interpreted", "python", "numpy"])
+def test_numpy_settings_leave_plain_float_parameters_that_print(backend):
+    # lr, betas or momentum given as numpy scalars made every updated parameter an np.float64,
+    # which the printer then wrote as `np.float64(...)`
+    net = treenet.parse("sigmoid(p*x + p)", seed=0)
+    data = [([0.0], 0), ([1.0], 1)] * 60
+    batch = 4 if backend == "numpy" else 1
+    for opt in (treenet.optimizers.Adam(lr=np.float64(0.1), beta1=np.float64(0.9)),
+                treenet.optimizers.Momentum(lr=np.float64(0.1), momentum=np.float64(0.9)),
+                treenet.optimizers.SGD(lr=np.float64(0.1))):
+        treenet.train(net, data, loss="bce", optimizer=opt, epochs=1, backend=backend,
+                      batch_size=batch, progress=False)
+        assert all(type(q.value) is float for q in net.parameters)
+    assert treenet.parse(net.funcify()).predict([0.5]) == net.predict([0.5])

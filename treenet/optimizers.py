@@ -114,14 +114,14 @@ class Optimizer:
 
 
 def check_lr(lr):
-    """`lr` if it is a positive finite number or None (each Parameter's own rate), else a
-    TreenetError saying so."""
+    """`lr` as a float if it is a positive finite number, None (each Parameter's own rate), else
+    a TreenetError saying so. A float: a numpy scalar would make every updated parameter one."""
     if lr is None:
         return None
     if not _finite_float(lr) or not 0 < lr:
         raise TreenetError(f"lr must be a positive finite number, or None for each Parameter's "
                            f"own learning_rate; got {_short(lr)}")
-    return lr
+    return float(lr)
 
 
 def check_parameter_rate(param):
@@ -145,7 +145,7 @@ def _finite_float(x):
 def _check_unit(value, label):
     if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 <= value < 1.0:
         raise TreenetError(f"{label} must be a number in [0, 1), got {value!r}")
-    return value
+    return float(value)  # a numpy scalar would make every updated parameter one
 
 
 class NonFiniteStep(ArithmeticError):
@@ -216,11 +216,10 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(lr)
-        _check_unit(beta1, "beta1")
-        _check_unit(beta2, "beta2")
+        beta1, beta2 = _check_unit(beta1, "beta1"), _check_unit(beta2, "beta2")
         if not _finite_float(eps) or not 0 < eps:
             raise TreenetError(f"eps must be a positive finite number, got {_short(eps)}")
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.beta1, self.beta2, self.eps = beta1, beta2, float(eps)
 
     def rule(self, value, grad, state, lr, t):
         m, v = state if state is not None else (0.0, 0.0)

@@ -196,23 +196,26 @@ class _Shape:
 
 
 def _shape(graph):
-    """The _Shape of `graph`: a few C-level passes over its nodes, and one Python step per leaf
-    and per named node."""
+    """(the _Shape of `graph`'s structure, its constants' values now): the structure is found
+    once per graph (a few C-level passes over its nodes, one Python step per leaf and per named
+    node); the constants are read at every call, as the engine reads them, since a Constant's
+    value may be changed after the first training."""
     found = _SHAPES.get(graph)
     if found is None:
         nodes = graph.nodes
         slot = {id(n): f"x{k}" for k, n in enumerate(graph.inputs)}
         slot.update({id(n): f"p{k}" for k, n in enumerate(graph.parameters)})
-        # repr: -0.0 and 0.0 are equal but written (and folded) differently
-        leaves = tuple([slot.get(id(leaf)) or repr(float(leaf.value))
-                        for leaf in map(nodes.__getitem__, graph.leaf_indices)])
+        leaves = tuple([slot.get(id(leaf)) for leaf in map(nodes.__getitem__, graph.leaf_indices)])
+        constants = [nodes[i] for i, s in zip(graph.leaf_indices, leaves) if s is None]
         label = _generator._label
         labels = tuple([None if name is None else label(name)
                         for name in [getattr(n, "name", None) for n in nodes]])
-        found = _SHAPES[graph] = _Shape((tuple(map(type, nodes)), tuple(graph.children),
-                                         leaves, labels, len(graph.inputs),
-                                         len(graph.parameters)))
-    return found
+        found = _SHAPES[graph] = (_Shape((tuple(map(type, nodes)), tuple(graph.children),
+                                          leaves, labels, len(graph.inputs),
+                                          len(graph.parameters))), constants)
+    structure, constants = found
+    # repr: -0.0 and 0.0 are equal but written (and folded) differently
+    return structure, tuple([repr(float(c.value)) for c in constants])
 
 
 def _cached(graph, settings, generate):

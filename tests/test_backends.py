@@ -417,3 +417,50 @@ def test_the_numpy_step_sums_each_weight_gradient_as_one_dot_product_and_inlines
     assert "G = np.array([" in source and "G[" not in source  # the vector made in one call
     assert "_loss(" not in source and ">= 0.5) == th" in source  # targets' classes made once
 
+
+
+# --- per-sample SGD: checked once at the end of the epoch -------------------------------------
+
+def _count_epochs(monkeypatch):
+    """calls[name]: the results of the unchecked and the checked epoch functions, per call."""
+    calls = {"unchecked": [], "checked": []}
+    real = steps._PythonEpochs.__init__
+
+    def init(self, *args, **kw):
+        real(self, *args, **kw)
+        for name, attr in (("unchecked", "_fast"), ("checked", "_epoch")):
+            fn = getattr(self, attr)
+            if fn is not None:
+                setattr(self, attr, lambda *a, fn=fn, name=name:
+                        calls[name].append(fn(*a)) or calls[name][-1])
+    monkeypatch.setattr(steps._PythonEpochs, "__init__", init)
+    return calls
+
+
+def test_per_sample_sgd_runs_each_clean_epoch_once_unchecked(monkeypatch):
+    calls = _count_epochs(monkeypatch)
+    net = treenet.parse("sigmoid(p*relu(p*x + p*y + p) + p)", seed=3)
+    rng = random.Random(3)
+    data = [([rng.uniform(-2, 2), rng.uniform(-2, 2)], float(rng.random() < 0.5))
+            for _ in range(9)]
+    _agree(net, data, loss="bce", lr=0.1, epochs=3)
+    assert len(calls["unchecked"]) == 3 and None not in calls["unchecked"]
+    assert calls["checked"] == []
+
+
+def test_an_input_share_overflowing_mid_epoch_is_found_by_the_unchecked_epoch(monkeypatch):
+    calls = _count_epochs(monkeypatch)
+    # sample 1: x's share d*p = 3 * 1.5e308 overflows; p's share and the step are finite
+    net = treenet.parse("p(1.5e308)*x")
+    data = [([0.0], 0.0), ([1e-308], 0.0), ([0.0], 0.0)]
+    assert _agree(net, data, lr=0.1, epochs=2, shuffle=False)[:2] == (0, 1)
+    assert calls["unchecked"] == [None] and calls["checked"][0][0] == 1
+
+
+def test_a_sum_of_checks_overflowing_is_a_false_alarm_that_still_trains(monkeypatch):
+    calls = _count_epochs(monkeypatch)
+    # each output 1e308 is finite (and right: loss 0), their sum is not
+    net = treenet.parse("p(1.0)*x")
+    data = [([1e308], 1e308), ([1e308], 1e308), ([1e308], 1e308)]
+    assert _agree(net, data, lr=0.1, epochs=2) is None
+    assert calls["unchecked"] == [None, None] and len(calls["checked"]) == 2

@@ -9,6 +9,11 @@ lines (`Loss.code`, for scalar outputs; other losses are called as methods) and 
 from the nodes when the function starts and written back when it returns, with the values of the
 last step that completed. The floating-point operations are the engine's, in its order, so the
 parameters come out as the interpreted engine's, bit for bit (the optimizer's memory included).
+For plain SGD with a built-in loss and batch_size 1, an unchecked twin (`epoch_unchecked`) runs
+first: the same steps with the per-sample checks summed into one number and checked, with the
+parameters and the total loss, once at the end (a value that is not finite stays so through
+p - r*g and sums); when that fails, or a sum merely overflowed, nothing is written and the
+checked `epoch` runs the same samples again.
 
 numpy: each batch is one call of a generated step (`_NumpySteps`): the forward pass, with dense
 layers as matrix products and tanh (any element-wise op) over a layer as one call (the
@@ -282,6 +287,8 @@ class _PythonEpochs:
         self.source = found[0]
         exec(found[1], namespace)  # noqa: S102
         self._epoch = namespace["epoch"]
+        self._fast = namespace.get("epoch_unchecked")
+        self._identity = list(range(len(self.samples)))
 
     def _source(self, gen, forward, backward, z, grads, code, unpack, batch, width, classify):
         n = len(self.params)
@@ -349,8 +356,14 @@ class _PythonEpochs:
         if counted:
             update.append("t = tn")
         unpack = ", ".join(unpack + ["tk"]) + ","  # a tuple even with no inputs: `tk, = ...`
+        tail = ["total += l"] + ([f"hits += {hit}"] if hit is not None else [])
+        fast = None
+        # only inlined losses: a loss that is called might notice being run twice
+        if batch == 1 and code is not None and self.update is self.opt and not memory \
+                and not prelude and not extra and per_param == ["{new} = {p} - {r} * {g}"]:
+            fast = self._unchecked(sample, n, g_names, [alias.get(f, f) for f in finite],
+                                   unpack, tail)
         if batch == 1:
-            tail = ["total += l"] + ([f"hits += {hit}"] if hit is not None else [])
             loop = [f"for {unpack} in seq:"] + _indent(sample + update + tail + ["pos += 1"])
         else:
             loop = ["while pos < end:"]
@@ -373,14 +386,47 @@ class _PythonEpochs:
             for j, part in enumerate(memory):
                 body.append(f"mem[{j}][:] = " + ", ".join(f"m_{part}{k}" for k in range(n)) + ",")
         body.append("return pos, total, hits, t")
-        # math's functions as locals: a local is read faster than math's attribute
-        used = sorted(set(re.findall(r"\bmath\.(\w+)\(", "\n".join(loop))))
-        body = [f"math_{f} = math.{f}" for f in used] + body
-        text = "\n".join(head + _indent(body))
+        text = "\n".join(head + _indent(_math_locals(loop, body)))
+        if fast is not None:
+            text += "\n\n\n" + fast
         text = re.sub(r"\bmath\.(\w+)\(", r"math_\1(", text)
         helpers = [src.rstrip("\n") for name, src in sorted(gen.helpers.items())
                    if f"{name}(" in text]
         return "\n\n\n".join(["import math"] + helpers + [text]) + "\n"
+
+    @staticmethod
+    def _unchecked(sample, n, grads, finite, unpack, tail):
+        """The source of `epoch_unchecked`: `epoch` for SGD with the per-sample checks summed
+        into one number and checked once at the end, with the parameters and the total. A value
+        that is not finite stays so: p - r*g is not finite when p or g is not (r is finite),
+        and so is a sum, so the end's check sees every one the per-sample checks would have
+        seen (a sum that overflows is a false alarm). It returns None when anything failed,
+        having written nothing, and `epoch` runs the same samples again, checked."""
+        names = [f"p{k}" for k in range(n)]
+        head = ["def epoch_unchecked(seq, pos, p, r, total, hits):",
+                '    """`epoch` for SGD, checked at the end: (pos, total, hits), or None."""']
+        body = []
+        if n:
+            body.append(", ".join(names) + ", = p")
+            body.append(", ".join(f"r{k}" for k in range(n)) + ", = r")
+        body.append("acc = 0.0")
+        # `l` is summed into total, which is checked at the end
+        terms = [f for f in finite if f != "l"]
+        step = [f"p{k} = p{k} - r{k} * {grads[k]}" for k in range(n)]
+        loop = [f"for {unpack} in seq:"] + _indent(
+            sample + ([f"acc = acc + {' + '.join(terms)}"] if terms else []) + step + tail)
+        checks = ["acc", "total"] + names
+        end = []
+        for start in range(0, len(checks), 8):
+            terms = " + ".join(checks[start:start + 8])
+            end.append(f"c = {terms}" if start == 0 else f"c = c + {terms}")
+        end += ["if c - c != 0:", "    return None"]
+        body += ["try:"] + _indent(loop + end)
+        body += ["except (ArithmeticError, ValueError):", "    return None"]
+        if n:
+            body.append("p[:] = " + ", ".join(names) + ",")
+        body.append("return pos + len(seq), total, hits")
+        return "\n".join(head + _indent(_math_locals(loop, body)))
 
     def finish(self):
         """Nothing to write back: each `epoch` call does."""
@@ -400,8 +446,16 @@ class _PythonEpochs:
             mem = [[] for _ in self.update.code_memory]
         t0, start = opt.t, pos
         samples = self.samples
-        seq = [samples[k] for k in order[pos:]]
-        pos, total, hits, t = self._epoch(seq, pos, p, r, mem, total, hits, t0)
+        if pos == 0 and order == self._identity:  # not shuffled: the samples as they are
+            seq = samples
+        else:
+            seq = list(map(samples.__getitem__, order[pos:]))
+        done = None if self._fast is None else self._fast(seq, pos, p, r, total, hits)
+        if done is not None:
+            pos, total, hits = done
+            t = t0
+        else:  # something failed (or a false alarm): the same samples, checked one by one
+            pos, total, hits, t = self._epoch(seq, pos, p, r, mem, total, hits, t0)
         if t == t0:  # the code did not count: a step per batch completed
             t = t0 + len(range(start, pos, self.batch))
         if pos != start:  # steps were taken: write them back
@@ -410,6 +464,13 @@ class _PythonEpochs:
                 opt.state[id(q)] = self.update.memory_out([col[k] for col in mem])
             opt.t = t
         return pos, total, hits
+
+
+def _math_locals(loop, body):
+    """`body` headed by math's functions that `loop` calls, bound to locals (math_exp = ...):
+    a local is read faster than math's attribute."""
+    used = sorted(set(re.findall(r"\bmath\.(\w+)\(", "\n".join(loop))))
+    return [f"math_{f} = math.{f}" for f in used] + body
 
 
 _ASSIGNED = re.compile(r"\s*(\w+) \+?= ")

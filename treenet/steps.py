@@ -414,7 +414,8 @@ class _PythonEpochs:
         terms = [f for f in finite if f != "l"]
         step = [f"p{k} = p{k} - r{k} * {grads[k]}" for k in range(n)]
         loop = [f"for {unpack} in seq:"] + _indent(
-            sample + ([f"acc = acc + {' + '.join(terms)}"] if terms else []) + step + tail)
+            sample + ([f"acc = acc + {' + '.join(terms)}"] if terms else []) + step + tail
+            + ["pos += 1"])
         checks = ["acc", "total"] + names
         end = []
         for start in range(0, len(checks), 8):
@@ -425,7 +426,7 @@ class _PythonEpochs:
         body += ["except (ArithmeticError, ValueError):", "    return None"]
         if n:
             body.append("p[:] = " + ", ".join(names) + ",")
-        body.append("return pos + len(seq), total, hits")
+        body.append("return pos, total, hits")
         return "\n".join(head + _indent(_math_locals(loop, body)))
 
     def finish(self):

@@ -236,13 +236,15 @@ class BCE(Loss):
 
     def code(self, fused):
         if fused:  # value_from_logits and derivative_from_logits, Sigmoid.of inlined
-            return ["l = ({z} if {z} >= 0.0 else 0.0) - {t} * {z} + "
-                    "math.log1p(math.exp(-abs({z})))",
-                    "if {z} >= 0:",
-                    "    s = 1.0 / (1.0 + math.exp(-{z}))",
+            # the loss's exp(-|z|) is the exp the sigmoid takes on either side: taken once
+            return ["if {z} >= 0.0:",
+                    "    e = math.exp(-{z})",
+                    "    l = {z} - {t} * {z} + math.log1p(e)",
+                    "    s = 1.0 / (1.0 + e)",
                     "else:",
-                    "    s = math.exp({z})",
-                    "    s = s / (1.0 + s)",
+                    "    e = math.exp({z})",
+                    "    l = 0.0 - {t} * {z} + math.log1p(e)",
+                    "    s = e / (1.0 + e)",
                     "dl = s - {t}"], "(s >= 0.5) == ({t} >= 0.5)"
         low, high = repr(EPS), repr(1.0 - EPS)
         return [f"y = {low} if {low} > {{z}} else {{z}}",  # min(max(z, EPS), 1 - EPS)

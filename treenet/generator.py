@@ -85,8 +85,7 @@ import math
 import re
 
 from .errors import EvaluationError, TreenetError
-from .graph import _what
-from .nodes import Constant, NeuralNetNode, Parameter, as_float, brief
+from .nodes import Constant, NeuralNetNode, Parameter, as_float, brief, leaf_float
 from .templates import fill, resolve
 
 CHUNK = 1000
@@ -146,7 +145,6 @@ def predict_batch(net, values):
     when the size rule allows (or the code is compiled already), else the engine row by row;
     either way a row that cannot be evaluated is the engine's EvaluationError, "sample i: ..."
     with `.sample` i. A batch leaves the network's inputs as they were."""
-    import numpy as np
     graph = net.graph
     X = batch_inputs(graph, values)
     if X is None:
@@ -182,16 +180,7 @@ def engine_rows(graph, X):
 def leaf_values(leaves):
     """The leaves' values as floats, checked as the engine checks them: an EvaluationError
     naming the leaf that holds something else (`p.value = "1"`, a complex, a list)."""
-    out = []
-    for leaf in leaves:
-        v = leaf.value
-        if type(v) is not float:
-            try:
-                v = as_float(v, _what(leaf))
-            except TreenetError as exc:
-                raise EvaluationError(str(exc)) from None
-        out.append(v)
-    return out
+    return [leaf_float(leaf, leaf.value) for leaf in leaves]
 
 
 def _sample_error(exc, i):
@@ -730,14 +719,12 @@ class _Generator:
                 out.append(S(f"a_L{L}[:, {col}] = {name}", [f"a_L{L}"],
                              [f"a_L{L}"] + self._uses([args[col]])))
         if self.flat:  # gathered from the vector p by constant index arrays
-            index = self.graph.index
             slot = {id(q): k for k, q in enumerate(self.graph.parameters)}
             pos = lambda j: slot[id(self.graph.nodes[j])]  # noqa: E731
             self.constants[f"_W_L{L}"] = "np.array([" + ", ".join(
                 "[" + ", ".join(str(pos(w)) for w in ws) + "]" for _, ws, _, _ in units) + "])"
             self.constants[f"_B_L{L}"] = "np.array([" + ", ".join(
                 str(pos(b)) for _, _, b, _ in units) + "])"
-            del index
             out += [S(f"w_L{L} = p[_W_L{L}]", [f"w_L{L}"], []),
                     S(f"b_L{L} = p[_B_L{L}]", [f"b_L{L}"], [])]
         else:

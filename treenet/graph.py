@@ -15,7 +15,7 @@ import weakref
 
 from .errors import DomainError, EvaluationError, TreenetError
 from .ir import build, name_leaves
-from .nodes import Input, Operation, Parameter, as_float, brief
+from .nodes import Operation, as_float, brief, leaf_float
 from .printer import describe
 
 # Every forward and backward stamps its graph from this clock: a node compiled into several graphs
@@ -226,13 +226,7 @@ class Graph:
     def _checked(self, snapshot):
         """The leaves' values as floats, or an EvaluationError naming the leaf that holds
         something else (a value set from outside: `p.value = "1"`)."""
-        out = []
-        for leaf, v in zip(self._leaf_nodes, snapshot):
-            try:
-                out.append(as_float(v, _what(leaf)))
-            except TreenetError as exc:
-                raise EvaluationError(str(exc)) from None
-        return out
+        return [leaf_float(leaf, v) for leaf, v in zip(self._leaf_nodes, snapshot)]
 
     def _result(self):
         out = self._values[-1]
@@ -370,13 +364,6 @@ def _all_floats(values):
 _FLOAT = frozenset([float])
 
 
-def _what(leaf):
-    """How an error names a leaf: "input 'x'", "parameter 'p0'", "constant"."""
-    kind = ("input" if isinstance(leaf, Input) else "parameter" if isinstance(leaf, Parameter)
-            else type(leaf).__name__.lower())
-    return f"{kind} {leaf.name!r}" if leaf.name is not None else kind
-
-
 def _missing_message(missing, unknown, vectors):
     """`missing value for input 'y'; 'Y' is not an input: did you mean 'y'?`"""
     shown = ", ".join(repr(m) for m in missing[:10]) + (", ..." if len(missing) > 10 else "")
@@ -406,7 +393,7 @@ def _number(v, name):
     if type(v) is float and v - v == 0:  # the common case, a finite float: no more checks
         return v
     try:
-        x = float(as_float(v, f"input {name!r}"))  # float(): np.float64 in, a float stored
+        x = as_float(v, f"input {name!r}")  # a plain float: np.float64 in, a float stored
     except TreenetError as exc:
         raise EvaluationError(str(exc)) from None
     if not math.isfinite(x):

@@ -573,20 +573,27 @@ class _Extreme(Operation):
         return value, at == first
 
 
+def _extreme_code(python, array):
+    """The code templates of an n-way max or min: Python's `max`/`min` in the python target;
+    in the array target the module's element-wise `maximum`/`minimum` for two arguments, and for
+    more a helper that folds it (the module's own takes two)."""
+    helper = (f"def {array}(*xs):\n"
+              f'    """The element-wise {array} of the arguments."""\n'
+              "    out = xs[0]\n"
+              "    for x in xs[1:]:\n"
+              f"        out = {{xp}}.{array}(out, x)\n"
+              "    return out\n")
+    value = {"python": python + "({a:, })",
+             "array": lambda n: ("{xp}.%s({0}, {1})" % array) if n == 2 else array + "({a:, })"}
+    return value, dict(_Extreme.code_helpers, **{array: helper})
+
+
 class Max(_Extreme):
     """max(a, b, ...)  (d/da = 1 for the first argument equal to the max, else 0)"""
     call = "max"
     latex = r"\max\left({args}\right)"
 
-    code_value = {"python": "max({a:, })",
-                  "array": lambda n: "{xp}.maximum({0}, {1})" if n == 2 else "maximum({a:, })"}
-    code_helpers = dict(_Extreme.code_helpers, maximum=(
-        'def maximum(*xs):\n'
-        '    """The element-wise maximum of the arguments."""\n'
-        '    out = xs[0]\n'
-        '    for x in xs[1:]:\n'
-        '        out = {xp}.maximum(out, x)\n'
-        '    return out\n'))
+    code_value, code_helpers = _extreme_code("max", "maximum")
 
     def compute(self, xs):
         return max(xs)
@@ -607,15 +614,7 @@ class Min(_Extreme):
     call = "min"
     latex = r"\min\left({args}\right)"
 
-    code_value = {"python": "min({a:, })",
-                  "array": lambda n: "{xp}.minimum({0}, {1})" if n == 2 else "minimum({a:, })"}
-    code_helpers = dict(_Extreme.code_helpers, minimum=(
-        'def minimum(*xs):\n'
-        '    """The element-wise minimum of the arguments."""\n'
-        '    out = xs[0]\n'
-        '    for x in xs[1:]:\n'
-        '        out = {xp}.minimum(out, x)\n'
-        '    return out\n'))
+    code_value, code_helpers = _extreme_code("min", "minimum")
 
     def compute(self, xs):
         return min(xs)

@@ -114,15 +114,27 @@ def w1_batch_python(p, rows, lr, epochs):
     return [w, wx, wy, b1, b2]
 
 
-def w1_batch_numpy(p, X, T, lr, epochs):
-    """Full-batch gradient descent on W1 (mean loss), numpy over the rows."""
+def np_history(z, s, T, history):
+    """Append the epoch's mean BCE loss on the logits z and its accuracy (s = sigmoid(z)), as
+    train's history keeps them: what a fair reference for `train` computes besides gradients."""
+    history.append(((np.maximum(z, 0.0) - T * z + np.log1p(np.exp(-np.abs(z)))).mean(),
+                    np.count_nonzero((s >= 0.5) == (T >= 0.5)) / len(T)))
+
+
+def w1_batch_numpy(p, X, T, lr, epochs, history=None):
+    """Full-batch gradient descent on W1 (mean loss), numpy over the rows; with a list
+    `history`, each epoch's mean loss and accuracy are appended to it (see np_history)."""
     w, wx, wy, b1, b2 = p
     x, y = X[:, 0], X[:, 1]
     n = len(T)
     for _ in range(epochs):
         a = wx * x + wy * y + b1
         h = np.maximum(a, 0.0)
-        dz = (np_sigmoid(w * h + b2) - T) / n
+        z = w * h + b2
+        s = np_sigmoid(z)
+        if history is not None:
+            np_history(z, s, T, history)
+        dz = (s - T) / n
         da = dz * w * (a > 0.0)
         w, wx, wy = w - lr * (dz @ h), wx - lr * (da @ x), wy - lr * (da @ y)
         b1, b2 = b1 - lr * da.sum(), b2 - lr * dz.sum()
@@ -209,8 +221,9 @@ def w2_flat(mats):
     return out
 
 
-def w2_batch_numpy(p, X, T, lr, epochs):
-    """Full-batch gradient descent on W2 (mean loss), `W @ h` per layer."""
+def w2_batch_numpy(p, X, T, lr, epochs, history=None):
+    """Full-batch gradient descent on W2 (mean loss), `W @ h` per layer; `history` as in
+    w1_batch_numpy."""
     mats = [(W.copy(), b.copy()) for W, b in w2_matrices(p)]
     n = len(T)
     for _ in range(epochs):
@@ -220,7 +233,10 @@ def w2_batch_numpy(p, X, T, lr, epochs):
             acts.append(a)
         W, b = mats[-1]
         z = a @ W[0] + b[0]
-        g = ((np_sigmoid(z) - T) / n)[:, None]
+        s = np_sigmoid(z)
+        if history is not None:
+            np_history(z, s, T, history)
+        g = ((s - T) / n)[:, None]
         for k in range(len(mats) - 1, -1, -1):
             W, b = mats[k]
             gW, gb = g.T @ acts[k], g.sum(axis=0)

@@ -34,8 +34,9 @@ import numpy as np  # noqa: E402
 
 import treenet  # noqa: E402
 from treenet.generator import compiled  # noqa: E402
+from _bench_work import FORMULAS, w1_batch_numpy, w2_batch_numpy, w2_flat, w2_matrices  # noqa: E402
 
-W1 = "sigmoid(p*relu(p*x + p*y + p) + p)"
+W1 = FORMULAS["W1"]
 
 
 def best(fn, repeat=3):
@@ -264,81 +265,8 @@ def w1_train_rows(repeat=5, epochs=20):
 
 # --- full batch: train(batch_size=1000) against hand-written numpy and torch ---------------------
 
-W2_TRAIN = "sigmoid(linear(tanh(dense(16, tanh(dense(16, x, y))))))"
+W2_TRAIN = FORMULAS["W2"]
 """A 2-16-16-1 tanh MLP as a scalar tree (337 parameters), BCE on its logit."""
-
-
-def _np_sigmoid(z):
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def _np_history(z, s, T, history):
-    """The epoch's mean BCE loss on the logits z and its accuracy, as train's history keeps."""
-    history.append(((np.maximum(z, 0.0) - T * z + np.log1p(np.exp(-np.abs(z)))).mean(),
-                    np.count_nonzero((s >= 0.5) == (T >= 0.5)) / len(T)))
-
-
-def hand_batch_w1(p, X, T, lr, epochs, history=None):
-    """Full-batch SGD on W1 (the mean BCE on the logit), numpy element-wise; with a list
-    `history`, each epoch's mean loss and accuracy appended to it (train computes them)."""
-    w3, w1, w2, b1, b2 = p
-    x, y = X[:, 0], X[:, 1]
-    n = len(T)
-    for _ in range(epochs):
-        a = w1 * x + w2 * y + b1
-        h = np.maximum(a, 0.0)
-        z = w3 * h + b2
-        s = _np_sigmoid(z)
-        if history is not None:
-            _np_history(z, s, T, history)
-        dz = (s - T) / n
-        da = dz * w3 * (a > 0.0)
-        w3, w1, w2 = w3 - lr * (dz @ h), w1 - lr * (da @ x), w2 - lr * (da @ y)
-        b1, b2 = b1 - lr * da.sum(), b2 - lr * dz.sum()
-    return [float(v) for v in (w3, w1, w2, b1, b2)]
-
-
-W2_SIZES = (2, 16, 16, 1)
-
-
-def _w2_matrices(p):
-    """The parameters, unit by unit (each unit's weights, then its bias), as [(W, b)]."""
-    mats, k = [], 0
-    for fan_in, units in zip(W2_SIZES, W2_SIZES[1:]):
-        block = np.asarray(p[k:k + units * (fan_in + 1)], dtype=float).reshape(units, fan_in + 1)
-        mats.append((block[:, :-1].copy(), block[:, -1].copy()))
-        k += units * (fan_in + 1)
-    return mats
-
-
-def _w2_flat(mats):
-    return [float(v) for W, b in mats for v in np.column_stack([W, b]).ravel()]
-
-
-def hand_batch_w2(p, X, T, lr, epochs, history=None):
-    """Full-batch SGD on W2 (the mean BCE on the logit), `W @ h` per layer; `history` as in
-    hand_batch_w1."""
-    mats = _w2_matrices(p)
-    n = len(T)
-    for _ in range(epochs):
-        acts, a = [X], X
-        for W, b in mats[:-1]:
-            a = np.tanh(a @ W.T + b)
-            acts.append(a)
-        W, b = mats[-1]
-        z = a @ W[0] + b[0]
-        s = _np_sigmoid(z)
-        if history is not None:
-            _np_history(z, s, T, history)
-        g = ((s - T) / n)[:, None]
-        for k in range(len(mats) - 1, -1, -1):
-            W, b = mats[k]
-            gW, gb = g.T @ acts[k], g.sum(axis=0)
-            if k:
-                g = (g @ W) * (1.0 - acts[k] * acts[k])
-            mats[k] = (W - lr * gW, b - lr * gb)
-    return _w2_flat(mats)
 
 
 def torch_batch(kind, p, X, T, lr, epochs):
@@ -356,7 +284,7 @@ def torch_batch(kind, p, X, T, lr, epochs):
             w3, w1, w2, b1, b2 = ps
             return w3 * torch.relu(w1 * Xt[:, 0] + w2 * Xt[:, 1] + b1) + b2
     else:
-        ps = [torch.tensor(m, requires_grad=True) for W, b in _w2_matrices(p) for m in (W, b)]
+        ps = [torch.tensor(m, requires_grad=True) for W, b in w2_matrices(p) for m in (W, b)]
 
         def logit():
             a = Xt
@@ -375,7 +303,7 @@ def torch_batch(kind, p, X, T, lr, epochs):
     if kind == "W1":
         return [float(q.detach()) for q in ps]
     out = [q.detach().numpy() for q in ps]
-    return _w2_flat(list(zip(out[0::2], out[1::2])))
+    return w2_flat(list(zip(out[0::2], out[1::2])))
 
 
 def batch_rows(repeat=7, epochs=(200, 40)):
@@ -387,8 +315,8 @@ def batch_rows(repeat=7, epochs=(200, 40)):
     data = list(zip(points, targets))
     X, T = np.array(points), np.array(targets)
     rows = []
-    for (kind, formula, hand), e in zip((("W1", W1, hand_batch_w1),
-                                         ("W2", W2_TRAIN, hand_batch_w2)), epochs):
+    for (kind, formula, hand), e in zip((("W1", W1, w1_batch_numpy),
+                                         ("W2", W2_TRAIN, w2_batch_numpy)), epochs):
         start = [q.value for q in treenet.parse(formula, seed=0).parameters]
         ref = hand(start, X, T, 0.1, 3)
 
@@ -408,7 +336,7 @@ def batch_rows(repeat=7, epochs=(200, 40)):
             got = torch_batch(kind, start, X, T, 0.1, epochs)
             return time.perf_counter() - t0, got
 
-        impls = [(f"train numpy", lambda k: run_train(k, "numpy"))]
+        impls = [("train numpy", lambda k: run_train(k, "numpy"))]
         if torch_batch(kind, start, X[:2], T[:2], 0.1, 1) is not None:
             impls.append(("torch batched, 1 thread", run_torch))
         assert hand(start, X, T, 0.1, 3, []) == ref
@@ -430,7 +358,7 @@ def batch_rows(repeat=7, epochs=(200, 40)):
             fair.sort()
             rows.append((f"{kind} batch of 1000, {name} (s/epoch, ratio)", min(times),
                          ratios[len(ratios) // 2]))
-            rows.append((f"  ... ratio to the reference with loss and accuracy", min(times),
+            rows.append(("  ... ratio to the reference with loss and accuracy", min(times),
                          fair[len(fair) // 2]))
         for label, extra in (("", ()), (", loss and accuracy", ([],))):
             t0 = time.perf_counter()

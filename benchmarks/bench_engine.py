@@ -15,6 +15,7 @@ import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 import treenet  # noqa: E402
+from _bench_work import chain_python  # noqa: E402  (the reference bench.py times too)
 
 
 def timed(fn, repeat):
@@ -28,22 +29,6 @@ def timed(fn, repeat):
 
 def chain_program(depth):
     return "h = x\n" + "h = tanh(p*h + p)\n" * depth + "h"
-
-
-def hand_chain(weights, x):
-    """Forward and backward of the tanh chain, written by hand."""
-    hs = [x]
-    h = x
-    for w, b in weights:
-        h = math.tanh(w * h + b)
-        hs.append(h)
-    g = 1.0
-    grads = []
-    for (w, b), h_in, h_out in zip(reversed(weights), reversed(hs[:-1]), reversed(hs[1:])):
-        d = g * (1.0 - h_out * h_out)
-        grads.append((d * h_in, d))
-        g = d * w
-    return h, grads
 
 
 def main(argv):
@@ -78,14 +63,14 @@ def main(argv):
 
     t_fwd = timed(forward, repeat)
     t_bwd = timed(backward, repeat)
-    t_hand = timed(lambda: hand_chain(weights, xs[0]), repeat)
+    t_hand = timed(lambda: chain_python(weights, xs[0]), repeat)
     # the hand-written version does forward and backward together; compare like with like
     rows.append(("forward", f"{nodes} nodes", t_fwd, None, f"{t_fwd / nodes * 1e6:.2f} us/node"))
     rows.append(("backward", f"{nodes} nodes", t_bwd, None, f"{t_bwd / nodes * 1e6:.2f} us/node"))
     rows.append(("forward+backward", "vs hand-written", t_fwd + t_bwd, t_hand,
                  f"{(t_fwd + t_bwd) / t_hand:.1f}x hand-written"))
 
-    value, _ = hand_chain(weights, 0.3)
+    value, _ = chain_python(weights, 0.3)
     assert abs(net.predict([0.3]) - value) < 1e-12  # the baseline computes the same thing
 
     print(f"{'what':18} {'size':>16} {'treenet s':>11} {'baseline s':>11}  ratio")

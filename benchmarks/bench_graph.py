@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 import treenet  # noqa: E402
+from _bench_work import chain_python  # noqa: E402  (the reference bench.py times too)
 from treenet import Add, Input, Multiply, Parameter, Tanh  # noqa: E402
 
 
@@ -33,22 +34,6 @@ def chain(layers, seed=0):
         h = Tanh([Add([Multiply([Parameter(rng.uniform(-1, 1)), h]),
                        Parameter(rng.uniform(-1, 1))])])
     return h
-
-
-def hand_chain(weights, x):
-    """Forward and backward of the chain, written by hand: (value, [(dw, db) from the top])."""
-    hs = [x]
-    h = x
-    for w, b in weights:
-        h = math.tanh(w * h + b)
-        hs.append(h)
-    g = 1.0
-    grads = []
-    for (w, b), h_in, h_out in zip(reversed(weights), reversed(hs[:-1]), reversed(hs[1:])):
-        d = g * (1.0 - h_out * h_out)
-        grads.append((d * h_in, d))
-        g = d * w
-    return h, grads
 
 
 def best(fn, repeat):
@@ -92,11 +77,10 @@ def engine_vs_hand(layers, pairs):
     net.predict([x0])
     net.zero_grad()
     net.backward()
-    value, grads = hand_chain(weights, x0)
-    # the reference computes the same thing: value and every parameter's gradient
-    err = abs(net.forward() - value)
-    for k, (dw, db) in enumerate(reversed(grads)):
-        err = max(err, abs(params[2 * k].grad - dw), abs(params[2 * k + 1].grad - db))
+    value, grads = chain_python(weights, x0)
+    # the reference computes the same thing: value and every parameter's gradient (its grads
+    # are [dw1, db1, dw2, ...] from the input up, the parameters' order)
+    err = max([abs(net.forward() - value)] + [abs(q.grad - g) for q, g in zip(params, grads)])
     t_engine, t_hand, ratios = [], [], []
     for r in range(pairs):
         x = x0 + (r + 1) * 1e-9  # a new input each time: no cache hit
@@ -106,7 +90,7 @@ def engine_vs_hand(layers, pairs):
             net.zero_grad()
             net.backward()
         a = best(run, 1)
-        b = best(lambda: hand_chain(weights, x), 1)
+        b = best(lambda: chain_python(weights, x), 1)
         t_engine.append(a)
         t_hand.append(b)
         ratios.append(a / b)

@@ -44,7 +44,7 @@ def test_a_generator_bug_in_the_epoch_is_loud_not_a_silent_fallback(monkeypatch)
     real = steps._PythonEpochs._source
 
     def broken(self, *args):
-        return real(self, *args).replace("pos += 1", "pos += None")
+        return real(self, *args).replace("total += l", "total += None")
     monkeypatch.setattr(steps._PythonEpochs, "_source", broken)
     monkeypatch.setattr(steps, "_CODE", steps.OrderedDict())
     with pytest.raises(TypeError):

@@ -414,8 +414,7 @@ class _PythonEpochs:
         terms = [f for f in finite if f != "l"]
         step = [f"p{k} = p{k} - r{k} * {grads[k]}" for k in range(n)]
         loop = [f"for {unpack} in seq:"] + _indent(
-            sample + ([f"acc = acc + {' + '.join(terms)}"] if terms else []) + step + tail
-            + ["pos += 1"])
+            sample + ([f"acc = acc + {' + '.join(terms)}"] if terms else []) + step + tail)
         checks = ["acc", "total"] + names
         end = []
         for start in range(0, len(checks), 8):
@@ -426,7 +425,8 @@ class _PythonEpochs:
         body += ["except (ArithmeticError, ValueError):", "    return None"]
         if n:
             body.append("p[:] = " + ", ".join(names) + ",")
-        body.append("return pos, total, hits")
+        # all of seq ran (a failure returned None above): no count kept per sample
+        body.append("return pos + len(seq), total, hits")
         return "\n".join(head + _indent(_math_locals(loop, body)))
 
     def finish(self):

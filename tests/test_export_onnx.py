@@ -262,7 +262,7 @@ def test_a_bad_path_is_a_file_error(where, tmp_path):
     target = tmp_path if where == "folder" else tmp_path / where if where else ""
     with pytest.raises(FileError, match="cannot save to"):
         treenet.to_onnx(net, target)
-    with pytest.raises(TreenetError, match="file path"):
+    with pytest.raises(TreenetError, match="expected a file path"):
         treenet.to_onnx(net, 3)
 
 

@@ -19,8 +19,10 @@ the last bit or two), kinks included: relu, abs, step and sign at exactly 0, tie
 The exported model computes IEEE values and checks nothing: where `predict` raises an
 EvaluationError (log of 0, exp overflowing, division by 0), the model gives -inf, inf or nan."""
 
+import os
+
 from .errors import TreenetError
-from .io import _fspath, _write_file
+from .io import _fspath, _write_file, check_save_path
 from .nodes import Input, Parameter, check_network, leaf_float
 
 #: the ONNX operator set the model is written for (default domain)
@@ -39,12 +41,21 @@ def to_onnx(net, path=None, dtype="float64"):
     onnx = _import_onnx()
     dtype = _dtype_name(dtype)
     if path is not None:
-        path = _fspath(path, "to_onnx(network, path)")
+        path = _path(path)
     model = _model(onnx, net.graph, dtype)
     onnx.checker.check_model(model)
     if path is not None:
         _write_file(path, model.SerializeToString())
     return model
+
+
+def _path(path):
+    """`path` as a str, refused before any work if it cannot be written (a folder, a missing
+    folder: FileError) or is not a path at all."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TreenetError(f"to_onnx(network, path): path is a {type(path).__name__}; expected a "
+                           "file path (a str or pathlib.Path), or None for the model only")
+    return check_save_path(_fspath(path, "to_onnx(network, path)"))
 
 
 def _import_onnx():

@@ -231,14 +231,16 @@ def _target_folder(path):
 
 
 def _write_file(path, text):
-    """Write to a fresh temp file beside `path`, then rename it over `path` (atomic)."""
+    """Write `text` (a str, as UTF-8, or bytes) to a fresh temp file beside `path`, then rename
+    it over `path` (atomic)."""
     folder, base = _target_folder(path)
     try:
         fd, tmp = _create_temp(folder, base)
     except OSError as exc:
         raise FileError(f"cannot save to {path!r}: {_reason(exc)}", path) from exc
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        with (os.fdopen(fd, "wb") if isinstance(text, bytes) else
+              os.fdopen(fd, "w", encoding="utf-8", newline="\n")) as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())  # the rename must not land before the data (power loss)

@@ -26,6 +26,17 @@ def _sympy_step(x):
     return sympy.Piecewise((1, x > 0), (0, True))
 
 
+def _onnx_chain(op_type):
+    """The ONNX form of an n-ary op as binary `op_type` nodes from the left, ((a0 op a1) op a2)
+    ..., the engine's order (see treenet.onnxnet)."""
+    def form(b, args):
+        out = args[0]
+        for a in args[1:]:
+            out = b.op(op_type, out, a)
+        return out
+    return staticmethod(form)
+
+
 # --- infix and prefix operators -------------------------------------------------------------------
 
 class Add(Operation):
@@ -41,6 +52,7 @@ class Add(Operation):
                               '    """x0 + x1 + ... from the left, as the engine adds."""\n'
                               '    return sum(xs[1:], xs[0])\n')}
     code_passes_non_finite = True
+    onnx = _onnx_chain("Add")  # ONNX Sum may add in any order
 
     def compute(self, xs):
         return sum(xs[1:], xs[0])  # sum(xs) starts from int 0, and 0 + -0.0 loses the sign
@@ -82,6 +94,7 @@ class Subtract(Operation):
     code_value = "{0} - {1}"
     code_vjp = ("{g}", "-{g}")
     code_passes_non_finite = True
+    onnx = "Sub"
 
     def compute(self, xs):
         return xs[0] - xs[1]
@@ -132,6 +145,7 @@ class Multiply(Operation):
                         '        right = right * xs[i]\n'
                         '    return shares\n')}
     code_passes_non_finite = True
+    onnx = _onnx_chain("Mul")
 
     def compute(self, xs):
         return math.prod(xs)
@@ -168,6 +182,7 @@ class Divide(Operation):
 
     code_value = "{0} / {1}"  # python raises ZeroDivisionError, numpy gives inf or nan
     code_vjp = ("{g} * (1.0 / {1})", "{g} * (-{out} / {1})")
+    onnx = "Div"
 
     def compute(self, xs):
         if xs[1] == 0:
@@ -193,6 +208,7 @@ class Negate(Operation):
     code_value = "-{0}"
     code_vjp = "-{g}"
     code_passes_non_finite = True
+    onnx = "Neg"
 
     def compute(self, xs):
         return -xs[0]
@@ -221,6 +237,7 @@ class Power(Operation):
                    "{g} * ({out} * math.log({0}) if {0} > 0 else math.nan)"),
         "array": ("{g} * {xp}.where({1} != 0, {1} * {xp}.power({0}, {1} - 1.0), 0.0)",
                   "{g} * {xp}.where({0} > 0, {out} * {xp}.log({0}), {xp}.nan)")}
+    onnx = "Pow"
 
     def compute(self, xs):
         a, b = xs
@@ -264,6 +281,7 @@ class ReLU(Operation):
     # python: g*1.0 is g, and g*0.0 keeps the engine's sign of zero; no float*bool (slow)
     code_vjp = {"python": "{g} if {0} > 0 else {g} * 0.0",
                 "array": "{g} * ({0} > 0)"}  # a bool is 1 or 0: relu'(0) = 0
+    onnx = "Relu"
 
     def compute(self, xs):
         return xs[0] if xs[0] > 0 else 0.0
@@ -298,6 +316,17 @@ class Sigmoid(Operation):
                   '    """1/(1 + e^-x), from exp of a non-positive number only (no overflow)."""\n'
                   '    e = {xp}.exp(-{xp}.abs(x))\n'
                   '    return {xp}.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n')}}
+
+    @staticmethod
+    def onnx(b, args):
+        """The value rule's branches, from e = exp(-|x|): ONNX's own Sigmoid loses sigmoid(-40)
+        (onnxruntime's float64 kernel gives 0, not 4e-18)."""
+        x = args[0]
+        e = b.op("Exp", b.op("Neg", b.op("Abs", x)))
+        one = b.const(1.0)
+        total = b.op("Add", one, e)
+        return b.op("Where", b.op("GreaterOrEqual", x, b.const(0.0)), b.op("Div", one, total),
+                    b.op("Div", e, total))
 
     def compute(self, xs):
         x = xs[0]
@@ -339,6 +368,7 @@ class Tanh(Operation):
 
     code_value = "{xp}.tanh({0})"
     code_vjp = "{g} * (1.0 - {out} * {out})"
+    onnx = "Tanh"
 
     def compute(self, xs):
         return math.tanh(xs[0])
@@ -361,6 +391,7 @@ class Exp(Operation):
 
     code_value = "{xp}.exp({0})"  # python raises OverflowError, numpy gives inf
     code_vjp = "{g} * {out}"
+    onnx = "Exp"
 
     def compute(self, xs):
         return math.exp(xs[0])
@@ -384,6 +415,7 @@ class Log(Operation):
     code_value = "{xp}.log({0})"  # python raises ValueError at x <= 0, numpy gives -inf or nan
     code_vjp = "{g} * (1.0 / {0})"
     code_passes_non_finite = True
+    onnx = "Log"
 
     def compute(self, xs):
         if xs[0] <= 0:
@@ -410,6 +442,7 @@ class Abs(Operation):
     code_vjp = {"python": "{g} * (1.0 if {0} > 0 else -1.0 if {0} < 0 else 0.0)",
                 "array": "{g} * {xp}.sign({0})"}
     code_passes_non_finite = True
+    onnx = "Abs"
 
     def compute(self, xs):
         return abs(xs[0])
@@ -437,6 +470,11 @@ class Step(Operation):
     code_value = {"python": "1.0 if {0} > 0 else 0.0", "array": "{xp}.where({0} > 0, 1.0, 0.0)"}
     code_vjp = "{g} * 0.0"  # kept, not dropped: a nan upstream must still reach the leaves
 
+    @staticmethod
+    def onnx(b, args):
+        """where(x > 0, 1, 0)."""
+        return b.op("Where", b.op("Greater", args[0], b.const(0.0)), b.const(1.0), b.const(0.0))
+
     def compute(self, xs):
         return 1.0 if xs[0] > 0 else 0.0
 
@@ -459,6 +497,7 @@ class Sign(Operation):
     code_value = {"python": "1.0 if {0} > 0 else -1.0 if {0} < 0 else 0.0",
                   "array": "{xp}.sign({0})"}
     code_vjp = "{g} * 0.0"
+    onnx = "Sign"  # sign(0) = 0
 
     def compute(self, xs):
         x = xs[0]
@@ -594,6 +633,7 @@ class Max(_Extreme):
     latex = r"\max\left({args}\right)"
 
     code_value, code_helpers = _extreme_code("max", "maximum")
+    onnx = "Max"  # n-ary; which of tied arguments gives the value does not change it
 
     def compute(self, xs):
         return max(xs)
@@ -615,6 +655,7 @@ class Min(_Extreme):
     latex = r"\min\left({args}\right)"
 
     code_value, code_helpers = _extreme_code("min", "minimum")
+    onnx = "Min"
 
     def compute(self, xs):
         return min(xs)
@@ -641,6 +682,12 @@ class Output(Operation):
     code_value = {"python": "[{a:, }]",
                   "array": "{xp}.stack({xp}.broadcast_arrays({a:, }), axis=-1)"}
     code_vjp = {"python": "{g}[{i}]", "array": "{g}[..., {i}]"}
+
+    @staticmethod
+    def onnx(b, args):
+        """The arguments as the columns of an (n, k) matrix (each broadcast to the batch)."""
+        axis = b.ints([1])
+        return b.op("Concat", *[b.op("Unsqueeze", b.batch(a), axis) for a in args], axis=1)
 
     def compute(self, xs):
         return list(xs)
@@ -702,6 +749,11 @@ class Softmax(Output):
                       '    for j in range(1, k):\n'
                       '        dot = dot + g[..., j] * y[..., j]\n'
                       '    return [y[..., j] * (g[..., j] - dot) for j in range(k)]\n')}}
+
+    @staticmethod
+    def onnx(b, args):
+        """ONNX Softmax over the row of arguments: shifted by the row's max, as `compute` is."""
+        return b.op("Softmax", Output.onnx(b, args), axis=1)
 
     def compute(self, xs):
         m = max(xs)

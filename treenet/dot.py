@@ -138,11 +138,13 @@ def _show(v):
 
 def _escape(text):
     """User text as HTML-label text: characters that cannot be shown written as escapes, markup
-    characters as entities, and cut to LABEL_LIMIT characters."""
+    characters as entities (and "]", which dot's HTML lexer trips on), a backslash doubled (dot
+    reads \\N, \\G, ... in every label, HTML ones too), cut to LABEL_LIMIT characters."""
     if len(text) > LABEL_LIMIT:
         text = text[:LABEL_LIMIT - 1] + "…"
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return html.escape(text, quote=False).replace('"', "&quot;")
+    return (html.escape(text, quote=False).replace('"', "&quot;").replace("]", "&#93;")
+            .replace("\\", "\\\\"))
 
 
 def draw(net, path=None, format="svg"):

@@ -9,6 +9,8 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -179,3 +181,44 @@ def test_draw_refuses_a_graph_too_large_for_dot_before_running_it(monkeypatch):
     monkeypatch.setattr(treenet.dot, "render", lambda *a: pytest.fail("dot was run"))
     with pytest.raises(treenet.TreenetError, match="201 nodes.*to_dot"):
         net.draw()
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _svg_structure(svg_text):
+    """(node: texts shown) and the edges (with their numbers) of an SVG that dot drew: what a
+    reader sees, without the coordinates that another Graphviz version may place differently."""
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    root = ElementTree.fromstring(svg_text)
+    found = {}
+    for group in root.iter("{http://www.w3.org/2000/svg}g"):
+        kind = group.get("class")
+        if kind in ("node", "edge"):
+            title = group.find("svg:title", ns).text
+            texts = [t.text for t in group.findall(".//svg:text", ns)]
+            found[title] = (kind, texts)
+    return found
+
+
+def test_the_readme_picture_is_what_treenet_draws_for_the_readme_example(tmp_path, monkeypatch):
+    text = README.read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "neuron" in b)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(block, "README", "exec"), namespace)
+    drawn = _svg_structure((tmp_path / "neuron.svg").read_text(encoding="utf-8"))
+    committed = README.parent / "docs" / "neuron.svg"
+    assert "](docs/neuron.svg)" in text
+    assert _svg_structure(committed.read_text(encoding="utf-8")) == drawn
+    shown = {texts[0]: texts[1] for kind, texts in drawn.values() if kind == "node"}
+    nodes = [texts for kind, texts in drawn.values() if kind == "node"]
+    assert len(nodes) == 9 and len(drawn) == 9 + 8  # 5 leaves, 4 ops; 8 arguments
+    # the micrograd tutorial's neuron: o = tanh(x1*w1 + x2*w2 + b) = 0.7071, do/dx1 = -1.5, ...
+    assert shown["x1"] == "data 2.0000 | grad -1.5000"
+    assert shown["w1"] == "data -3.0000 | grad 1.0000"
+    assert shown["x2"] == "data 0.0000 | grad 0.5000"
+    assert shown["w2"] == "data 1.0000 | grad 0.0000"
+    assert shown["tanh"] == "data 0.7071 | grad 1.0000"
+    claimed = re.search(r"^neuron +# (<treenet network: .*>)$", block, re.M).group(1)
+    assert repr(namespace["neuron"]) == claimed

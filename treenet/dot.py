@@ -20,7 +20,7 @@ from .io import _create_temp, _reason, _target_folder
 from .nodes import Constant, Input, Parameter, check_network
 from .printer import number
 
-#: `draw` refuses larger graphs: `dot`'s layout takes minutes past a few thousand nodes
+#: `draw` refuses larger graphs: dot's layout grows faster than the graph (a 5,000-node chain: 6 s)
 DRAW_LIMIT = 5_000
 #: characters of a name or number shown in a label (the rest is "…")
 LABEL_LIMIT = 40

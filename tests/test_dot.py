@@ -30,7 +30,8 @@ def graphviz_reads(dot_text):
     objects = data.get("objects", [])
     names = {o["_gvid"]: o["name"] for o in objects}
     labels = {o["name"]: _text(o["label"]) for o in objects}
-    edges = [(names[e["tail"]], names[e["head"]], e.get("headlabel")) for e in data.get("edges", [])]
+    edges = [(names[e["tail"]], names[e["head"]], e.get("headlabel"))
+             for e in data.get("edges", [])]
     assert len(labels) == len(objects)  # no two nodes under one name
     return labels, edges
 

@@ -5,18 +5,19 @@ The modules are layered: each imports only from the modules before it in this or
 first; tests/test_layering.py reads every import, function-level ones included, and checks it):
 
     errors -> nodes -> order -> ir -> algebra -> ops -> macros -> layers -> names -> printer
-    -> graph -> lalr -> parser -> io -> symbolic -> derivative -> gradcheck -> templates
-    -> generator -> losses -> optimizers -> steps -> train -> onnxnet -> treenet (this file)
-    -> demo -> __main__
+    -> graph -> lalr -> parser -> io -> dot -> display -> symbolic -> derivative -> gradcheck
+    -> templates -> generator -> losses -> optimizers -> steps -> plot -> train -> onnxnet
+    -> treenet (this file) -> demo -> __main__
 
 `nodes` holds the node classes, `order` the topological sort, `ir` the immutable structure every
 pass reads (built once per compile), `algebra` the constant-folding builders (they find the op
 classes in the registry), `ops` every op, `macros` Linear, `names` the language's reserved names,
 `graph` the interpreted engine (the IR and its run-time state), `templates` and `generator` the
 code generator (`treenet.codegen`), `steps` training on generated code (`train`'s backends),
-`onnxnet` the ONNX export (`treenet.to_onnx`). The node methods that need a higher layer
-(`compile`, `funcify`, `save`, `predict` on a batch) call entry points this file installs into
-`treenet.nodes`."""
+`dot` the pictures (`to_dot`, `draw`), `display` the repr and Jupyter's display, `plot` the loss
+curves (`History.plot`), `onnxnet` the ONNX export (`treenet.to_onnx`). The node methods that need
+a higher layer (`compile`, `funcify`, `save`, `predict` on a batch, `draw`, the reprs) call entry
+points this file installs into `treenet.nodes`."""
 
 from .errors import (EvaluationError, FileError, MissingRuleError, ParseError, TrainingError,
                      TreenetError)
@@ -30,6 +31,8 @@ from .printer import funcify, latex
 from .graph import Graph
 from .parser import parse
 from .io import load, save
+from .dot import draw, to_dot
+from . import display as _display
 from .symbolic import to_sympy
 from .derivative import derivative, gradient
 from .gradcheck import GradCheck, gradcheck
@@ -39,8 +42,10 @@ from .generator import codegen
 from .onnxnet import to_onnx
 from . import generator as _generator
 
-_nodes.install(compile=Graph, funcify=funcify, save=save, 
+_nodes.install(compile=Graph, funcify=funcify, save=save,
                predict_batch=_generator.predict_batch)
+_nodes.install(draw=draw, repr=_display.network_repr, repr_latex=_display.repr_latex,
+               repr_mimebundle=_display.repr_mimebundle)
 
 __version__ = "0.1.0"
 
@@ -53,5 +58,5 @@ __all__ = [
     "MissingRuleError",
     "train", "train_model", "History", "evaluate", "Evaluation", "losses", "optimizers", "load", "save", "dense",
     "to_sympy", "derivative", "gradient", "gradcheck", "GradCheck",
-    "codegen", "to_onnx",
+    "codegen", "to_dot", "draw", "to_onnx",
 ]

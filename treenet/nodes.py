@@ -27,7 +27,8 @@ _rng = contextvars.ContextVar("treenet_rng", default=random)
 
 # name -> callable, installed by treenet/__init__.py: "compile" (root -> Graph), "funcify"
 # (root, params -> text), "save" (root, path), "predict_batch" (root, values -> array, or None
-# for one sample)
+# for one sample), "draw" (root, path, format), "repr", "repr_latex", "repr_mimebundle" (the
+# display; repr falls back to _repr below without it)
 _ENTRY_POINTS = {}
 
 
@@ -185,13 +186,29 @@ class NeuralNetNode:
         """Write the network as a treenet program that loads back bit-identically."""
         _entry("save")(self, path)
 
+    def draw(self, path=None, format="svg"):
+        """The graph drawn by Graphviz's `dot` (see treenet.draw): written to `path` (the path
+        returned), or returned (SVG text by default)."""
+        return _entry("draw")(self, path=path, format=format)
+
     # --- hooks --------------------------------------------------------------------------------
     def on_backward(self, derivative):
         """Called by `backward` with d(output)/d(this node); override to react (the tutorials'
         hook). The default does nothing."""
 
     def __repr__(self):
-        return _repr(self)
+        """`<treenet network: sigmoid(p0*x + p1) | inputs x | 2 parameters>`, bounded."""
+        shown = _ENTRY_POINTS.get("repr")
+        return shown(self) if shown is not None else _repr(self)
+
+    # --- Jupyter's display: the formula as LaTeX, the graph as SVG (never raising) -------------
+    def _repr_latex_(self):
+        shown = _ENTRY_POINTS.get("repr_latex")
+        return shown(self) if shown is not None else None
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        shown = _ENTRY_POINTS.get("repr_mimebundle")
+        return shown(self, include, exclude) if shown is not None else {"text/plain": repr(self)}
 
 
 def _repr(root, limit=2000):

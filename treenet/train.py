@@ -64,6 +64,12 @@ class History:
     def __len__(self):
         return len(self.loss)
 
+    def plot(self, path=None):
+        """The loss curve (and accuracy, when recorded) with matplotlib (`treenet[plot]`): saved
+        to `path` (.png, .svg, .pdf) and the path returned, or the Figure returned."""
+        from .plot import plot_history
+        return plot_history(self, path)
+
     def __repr__(self):
         if not self.loss:
             return "History(epochs=0)"

@@ -607,7 +607,10 @@ def _extreme_code(python, array, keeps):
               f'    """The element-wise {python} of the arguments, the first one on a tie."""\n'
               "    out = xs[0]\n"
               "    for x in xs[1:]:\n"
-              f"        out = {{xp}}.where(out {keeps} x, out, x)\n"
+              "        if isinstance(out, float) and isinstance(x, float):  # two literals\n"
+              f"            out = out if out {keeps} x else x\n"
+              "        else:\n"
+              f"            out = {{xp}}.where(out {keeps} x, out, x)\n"
               "    return out\n")
     value = {"python": python + "({a:, })",
              "array": lambda n: ("{xp}.%s({0}, {1})" % array) if n == 2 else array + "({a:, })",

@@ -34,14 +34,14 @@ def run(module, X, D):
 
 def test_values_and_gradients_match_predict_and_backward_on_random_programs():
     checked = 0
-    for where, net, X, D, expected in cases(60):
+    for where, net, X, D, expected in cases(150):
         module = treenet.to_torch(net)
         check(where, net, run(module, X, D), expected)
         assert np.array_equal(module(torch.tensor(X)).detach().numpy(), net.predict(X)) or \
             np.allclose(module(torch.tensor(X)).detach().numpy(), net.predict(X),
                         rtol=1e-12, atol=1e-12), where
         checked += len(X)
-    assert checked >= 250
+    assert checked >= 600
 
 
 @pytest.mark.parametrize("source, point, grads", KINKS)

@@ -85,8 +85,9 @@ def _ordered(params, names, call):
     if missing or extra:
         what = []
         if missing:
-            close = difflib.get_close_matches(str(missing[0]), [str(k) for k in extra], n=1)
-            hint = f" (given {close[0]!r}: a misspelling?)" if close else ""
+            given = {str(k).lower(): k for k in extra}
+            close = difflib.get_close_matches(str(missing[0]).lower(), list(given), n=1)
+            hint = f" (given {given[close[0]]!r}: a misspelling?)" if close else ""
             what.append(f"no value for parameter {missing[0]!r}{hint}")
         if extra and not missing:
             what.append(f"{extra[0]!r} is not a parameter of the network")

@@ -271,3 +271,21 @@ def test_names_never_reach_the_forward_source():
     module = treenet.to_torch(net)
     assert list(dict(module.named_parameters())) == ["__import__('os')"]
     assert module(torch.tensor([[2.0]])).tolist() == [3.0]
+
+
+def test_the_ddp_example_trains_on_two_processes_and_its_result_loads_back(tmp_path):
+    import subprocess
+    from pathlib import Path
+    example = Path(__file__).resolve().parent.parent / "examples" / "distributed_torch.py"
+    path = tmp_path / "trained.tn"
+    done = subprocess.run([sys.executable, str(example), "--save", str(path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    processes = torch.cuda.device_count() if torch.cuda.is_available() else 2
+    assert f"{processes} processes" in done.stdout and "gradcheck at (0.3, -0.2): ok=True" \
+        in done.stdout
+    trained = treenet.load(path)
+    assert [i.name for i in trained.inputs] == ["x", "y"] and len(trained.parameters) == 13
+    # it learned the side of the line x + 2y = 0.3
+    X = np.array([[0.9, 0.9], [-0.9, -0.9], [0.0, 0.5], [0.0, -0.5]])
+    assert (trained.predict(X) > 0.5).tolist() == [True, False, True, False]

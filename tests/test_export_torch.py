@@ -289,3 +289,18 @@ def test_the_ddp_example_trains_on_two_processes_and_its_result_loads_back(tmp_p
     # it learned the side of the line x + 2y = 0.3
     X = np.array([[0.9, 0.9], [-0.9, -0.9], [0.0, 0.5], [0.0, -0.5]])
     assert (trained.predict(X) > 0.5).tolist() == [True, False, True, False]
+
+
+def test_the_benchmarks_export_row_trains_the_references_parameters():
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench
+    from _bench_impls import Skip
+    errors = bench.prove("treenet-torch")
+    assert set(errors) == {"W1 batch", "W2 batch"}
+    assert all(err <= bench.TOLERANCE for err in errors.values()), errors
+    if torch.cuda.is_available():
+        assert all(e <= bench.TOLERANCE for e in bench.prove("treenet-torch-gpu").values())
+    else:
+        with pytest.raises(Skip, match="no CUDA device"):
+            bench.prove("treenet-torch-gpu")

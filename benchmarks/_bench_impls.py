@@ -478,6 +478,46 @@ class TorchBatched(Base):
         return make
 
 
+class TreenetTorch(Base):
+    """treenet.to_torch(net) on the whole batch, float64, torch.optim.SGD: the exported module
+    (its generated forward, torch's autograd) beside the hand-written PyTorch above; on the GPU
+    when `device` is "cuda" (a Skip where there is none)."""
+
+    def __init__(self, device="cpu"):
+        self.torch = _torch()
+        if device == "cuda" and not self.torch.cuda.is_available():
+            raise Skip("no CUDA device")
+        self.device = device
+        self.label = "treenet to_torch module batched, " + (
+            "1 thread" if device == "cpu" else "GPU")
+
+    def trainer(self, kind, mode):
+        if mode != "batch":
+            return None
+        torch, treenet = self.torch, _treenet()
+        F = torch.nn.functional
+
+        def make(rows, p0, lr):
+            module = treenet.to_torch(_net(kind, p0)).to(self.device)
+            X = torch.tensor([r[:2] for r in rows], dtype=torch.float64, device=self.device)
+            T = torch.tensor([r[2] for r in rows], dtype=torch.float64, device=self.device)
+
+            def run(epochs):
+                with torch.no_grad():
+                    for q, v in zip(module.parameters(), p0):
+                        q.fill_(v)
+                opt = torch.optim.SGD(module.parameters(), lr=lr)
+                for _ in range(epochs):
+                    # BCE on the module's probabilities: the logits' gradient, to rounding
+                    loss = F.binary_cross_entropy(module(X), T)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                return [q.item() for q in module.parameters()]
+            return run
+        return make
+
+
 # --- JAX ----------------------------------------------------------------------------------------
 
 class Jax(Base):
@@ -602,8 +642,11 @@ IMPLEMENTATIONS = {
     "micrograd": Micrograd,
     "torch-scalar": TorchScalar,
     "torch-batched": TorchBatched,
+    "treenet-torch": TreenetTorch,
+    "treenet-torch-gpu": lambda: TreenetTorch("cuda"),
     "jax": Jax,
 }
 """Benchmark name -> factory, in the table's order."""
 
-OPTIONAL = {"micrograd", "torch-scalar", "torch-batched", "jax"}
+OPTIONAL = {"micrograd", "torch-scalar", "torch-batched", "treenet-torch", "treenet-torch-gpu",
+            "jax"}

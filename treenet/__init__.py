@@ -6,17 +6,19 @@ first; tests/test_layering.py reads every import, function-level ones included, 
 
     errors -> nodes -> order -> ir -> algebra -> ops -> macros -> layers -> names -> printer
     -> graph -> lalr -> parser -> io -> dot -> display -> symbolic -> derivative -> gradcheck
-    -> templates -> generator -> losses -> optimizers -> steps -> plot -> train -> onnxnet
-    -> treenet (this file) -> demo -> __main__
+    -> templates -> generator -> arrayfn -> losses -> optimizers -> steps -> plot -> train
+    -> onnxnet -> torchnet -> jaxnet -> treenet (this file) -> demo -> __main__
 
 `nodes` holds the node classes, `order` the topological sort, `ir` the immutable structure every
 pass reads (built once per compile), `algebra` the constant-folding builders (they find the op
 classes in the registry), `ops` every op, `macros` Linear, `names` the language's reserved names,
 `graph` the interpreted engine (the IR and its run-time state), `templates` and `generator` the
-code generator (`treenet.codegen`), `steps` training on generated code (`train`'s backends),
-`dot` the pictures (`to_dot`, `draw`), `display` the repr and Jupyter's display, `plot` the loss
-curves (`History.plot`), `onnxnet` the ONNX export (`treenet.to_onnx`). The node methods that need
-a higher layer (`compile`, `funcify`, `save`, `predict` on a batch, `draw`, the reprs) call entry
+code generator (`treenet.codegen`), `arrayfn` the forward pass for any array module, which
+`torchnet` and `jaxnet` export to PyTorch and JAX (`to_torch`, `to_jax`: torch and jax are
+imported only when called), `onnxnet` the ONNX export (`treenet.to_onnx`), `steps` training on
+generated code (`train`'s backends), `dot` the pictures (`to_dot`, `draw`), `display` the repr
+and Jupyter's display, `plot` the loss curves (`History.plot`). The node methods that need a
+higher layer (`compile`, `funcify`, `save`, `predict` on a batch, `draw`, the reprs) call entry
 points this file installs into `treenet.nodes`."""
 
 from .errors import (EvaluationError, FileError, MissingRuleError, ParseError, TrainingError,
@@ -40,6 +42,8 @@ from . import losses, optimizers
 from .train import Evaluation, History, evaluate, train, train_model
 from .generator import codegen
 from .onnxnet import to_onnx
+from .torchnet import from_torch, to_torch
+from .jaxnet import from_jax, to_jax
 from . import generator as _generator
 
 _nodes.install(compile=Graph, funcify=funcify, save=save,
@@ -58,5 +62,5 @@ __all__ = [
     "MissingRuleError",
     "train", "train_model", "History", "evaluate", "Evaluation", "losses", "optimizers", "load", "save", "dense",
     "to_sympy", "derivative", "gradient", "gradcheck", "GradCheck",
-    "codegen", "to_dot", "draw", "to_onnx",
+    "codegen", "to_dot", "draw", "to_onnx", "to_torch", "from_torch", "to_jax", "from_jax",
 ]

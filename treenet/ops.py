@@ -231,12 +231,20 @@ class Power(Operation):
     symbol, notation, precedence, arity = "^", "infix", POWER, 2
     associativity, latex = "right", "{0}^{{1}}"
 
-    code_value = {"python": "math.pow({0}, {1})", "array": "{xp}.power({0}, {1})"}
+    code_value = {"python": "math.pow({0}, {1})", "array": "{xp}.power({0}, {1})",
+                  "traced": "power({0}, {1})"}
     code_vjp = {
         "python": ("{g} * ({1} * math.pow({0}, {1} - 1.0) if {1} != 0 else 0.0)",
                    "{g} * ({out} * math.log({0}) if {0} > 0 else math.nan)"),
         "array": ("{g} * {xp}.where({1} != 0, {1} * {xp}.power({0}, {1} - 1.0), 0.0)",
                   "{g} * {xp}.where({0} > 0, {out} * {xp}.log({0}), {xp}.nan)")}
+    # traced: d(0^0)/da is 0 here (b = 0), nan under jax's pow, so 0^0 reads a base of 1 there
+    code_helpers = {"power": {"traced": (
+        'def power(a, b):\n'
+        '    """a^b; at a = b = 0 the base is taken as 1 (the same 1), so d/da is 0."""\n'
+        '    if isinstance(a, float):\n'
+        '        return {xp}.pow(a, b)\n'
+        '    return {xp}.pow({xp}.where((a == 0) & (b == 0), 1.0, a), b)\n')}}
     onnx = "Pow"
 
     def compute(self, xs):
@@ -277,7 +285,8 @@ class ReLU(Operation):
     call, notation = "relu", "call"
 
     # array: maximum is where's value (a nan, which the guard reports anyway, aside), faster
-    code_value = {"python": "{0} if {0} > 0 else 0.0", "array": "{xp}.maximum({0}, 0.0)"}
+    code_value = {"python": "{0} if {0} > 0 else 0.0", "array": "{xp}.maximum({0}, 0.0)",
+                  "traced": "{xp}.where({0} > 0, {0}, 0.0)"}  # maximum: relu'(0) = 1/2
     # python: g*1.0 is g, and g*0.0 keeps the engine's sign of zero; no float*bool (slow)
     code_vjp = {"python": "{g} if {0} > 0 else {g} * 0.0",
                 "array": "{g} * ({0} > 0)"}  # a bool is 1 or 0: relu'(0) = 0
@@ -315,7 +324,12 @@ class Sigmoid(Operation):
         "array": ('def sigmoid(x):\n'
                   '    """1/(1 + e^-x), from exp of a non-positive number only (no overflow)."""\n'
                   '    e = {xp}.exp(-{xp}.abs(x))\n'
-                  '    return {xp}.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n')}}
+                  '    return {xp}.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n'),
+        # -|x| by where: under autograd, abs'(0) = 0 would make sigmoid'(0) 0
+        "traced": ('def sigmoid(x):\n'
+                   '    """1/(1 + e^-x), from exp of -|x| only (no overflow)."""\n'
+                   '    e = {xp}.exp({xp}.where(x >= 0, -x, x))\n'
+                   '    return {xp}.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n')}}
 
     @staticmethod
     def onnx(b, args):
@@ -438,7 +452,8 @@ class Abs(Operation):
     call, notation = "abs", "call"
     latex = r"\left|{args}\right|"
 
-    code_value = {"python": "abs({0})", "array": "{xp}.abs({0})"}
+    code_value = {"python": "abs({0})", "array": "{xp}.abs({0})",
+                  "traced": "{0} * {xp}.sign({0})"}  # jax's abs'(0) is 1
     code_vjp = {"python": "{g} * (1.0 if {0} > 0 else -1.0 if {0} < 0 else 0.0)",
                 "array": "{g} * {xp}.sign({0})"}
     code_passes_non_finite = True
@@ -467,7 +482,9 @@ class Step(Operation):
     call, notation = "step", "call"
     piecewise_constant = True
 
-    code_value = {"python": "1.0 if {0} > 0 else 0.0", "array": "{xp}.where({0} > 0, 1.0, 0.0)"}
+    code_value = {"python": "1.0 if {0} > 0 else 0.0", "array": "{xp}.where({0} > 0, 1.0, 0.0)",
+                  # torch's where of two floats is float32, and cut off from autograd
+                  "traced": "{xp}.sign({xp}.where({0} > 0, {0}, 0.0))"}
     code_vjp = "{g} * 0.0"  # kept, not dropped: a nan upstream must still reach the leaves
 
     @staticmethod
@@ -612,19 +629,33 @@ class _Extreme(Operation):
         return value, at == first
 
 
-def _extreme_code(python, array):
+def _extreme_code(python, array, keeps):
     """The code templates of an n-way max or min: Python's `max`/`min` in the python target;
     in the array target the module's element-wise `maximum`/`minimum` for two arguments, and for
-    more a helper that folds it (the module's own takes two)."""
+    more a helper that folds it (the module's own takes two). Traced: `where(a KEEPS b, a, b)`
+    folded from the left, so a tie keeps the first argument and its whole gradient (`maximum`
+    splits it)."""
     helper = (f"def {array}(*xs):\n"
               f'    """The element-wise {array} of the arguments."""\n'
               "    out = xs[0]\n"
               "    for x in xs[1:]:\n"
               f"        out = {{xp}}.{array}(out, x)\n"
               "    return out\n")
+    first = f"{array}_first"
+    traced = (f"def {first}(*xs):\n"
+              f'    """The element-wise {python} of the arguments, the first one on a tie."""\n'
+              "    out = xs[0]\n"
+              "    for x in xs[1:]:\n"
+              "        if isinstance(out, float) and isinstance(x, float):  # two literals\n"
+              f"            out = out if out {keeps} x else x\n"
+              "        else:\n"
+              f"            out = {{xp}}.where(out {keeps} x, out, x)\n"
+              "    return out\n")
     value = {"python": python + "({a:, })",
-             "array": lambda n: ("{xp}.%s({0}, {1})" % array) if n == 2 else array + "({a:, })"}
-    return value, dict(_Extreme.code_helpers, **{array: helper})
+             "array": lambda n: ("{xp}.%s({0}, {1})" % array) if n == 2 else array + "({a:, })",
+             "traced": lambda n: (("{xp}.where({0} %s {1}, {0}, {1})" % keeps) if n == 2
+                                  else first + "({a:, })")}
+    return value, dict(_Extreme.code_helpers, **{array: helper, first: {"traced": traced}})
 
 
 class Max(_Extreme):
@@ -632,7 +663,7 @@ class Max(_Extreme):
     call = "max"
     latex = r"\max\left({args}\right)"
 
-    code_value, code_helpers = _extreme_code("max", "maximum")
+    code_value, code_helpers = _extreme_code("max", "maximum", ">=")
     onnx = "Max"  # n-ary; which of tied arguments gives the value does not change it
 
     def compute(self, xs):
@@ -654,7 +685,7 @@ class Min(_Extreme):
     call = "min"
     latex = r"\min\left({args}\right)"
 
-    code_value, code_helpers = _extreme_code("min", "minimum")
+    code_value, code_helpers = _extreme_code("min", "minimum", "<=")
     onnx = "Min"
 
     def compute(self, xs):
@@ -680,8 +711,13 @@ class Output(Operation):
 
     # the value is a list (python) or an array of shape (n, k) (array); g is its upstream list
     code_value = {"python": "[{a:, }]",
-                  "array": "{xp}.stack({xp}.broadcast_arrays({a:, }), axis=-1)"}
+                  "array": "{xp}.stack({xp}.broadcast_arrays({a:, }), axis=-1)",
+                  "traced": "columns({zeros}, {a:, })"}  # torch has no broadcast_arrays
     code_vjp = {"python": "{g}[{i}]", "array": "{g}[..., {i}]"}
+    code_helpers = {"columns": {"traced": (
+        'def columns(zeros, *xs):\n'
+        '    """The arguments as the columns of one array, each broadcast over the batch."""\n'
+        '    return {xp}.stack([x + zeros for x in xs], axis=-1)\n')}}
 
     @staticmethod
     def onnx(b, args):
@@ -715,7 +751,8 @@ class Softmax(Output):
     """softmax(a, b, ...)_i = e^a_i / sum_j e^a_j, computed stably (shifted by the max)."""
     call, notation = "softmax", "call"
 
-    code_value = "softmax({a:, })"
+    code_value = {"python": "softmax({a:, })", "array": "softmax({a:, })",
+                  "traced": "softmax({zeros}, {a:, })"}
     code_vjp = None
     code_vjp_all = "softmax_vjp({g}, {out})"
     code_helpers = {
@@ -736,7 +773,19 @@ class Softmax(Output):
                       '    total = es[0]\n'
                       '    for e in es[1:]:\n'
                       '        total = total + e\n'
-                      '    return {xp}.stack([e / total for e in es], axis=-1)\n')},
+                      '    return {xp}.stack([e / total for e in es], axis=-1)\n'),
+            # the max by where (maximum takes no float in torch); its gradient cancels out
+            "traced": ('def softmax(zeros, *xs):\n'
+                       '    """e^x_i / sum_j e^x_j, shifted by the max so nothing overflows."""\n'
+                       '    xs = [x + zeros for x in xs]\n'
+                       '    m = xs[0]\n'
+                       '    for x in xs[1:]:\n'
+                       '        m = {xp}.where(m >= x, m, x)\n'
+                       '    es = [{xp}.exp(x - m) for x in xs]\n'
+                       '    total = es[0]\n'
+                       '    for e in es[1:]:\n'
+                       '        total = total + e\n'
+                       '    return {xp}.stack([e / total for e in es], axis=-1)\n')},
         "softmax_vjp": {
             "python": ('def softmax_vjp(g, y):\n'
                        '    """y_i * (g_i - sum_j g_j y_j) for each i."""\n'

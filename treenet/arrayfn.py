@@ -1,0 +1,217 @@
+"""The forward pass of a network as generated source for any array module: torch, jax.numpy or
+numpy, the module given at run time. `treenet.torchnet` and `treenet.jaxnet` run it under their
+engines' autograd; the exporters have no per-op code and no op list of their own.
+
+`source(graph)` writes a module that defines `make(xp)`, which returns
+
+    forward(x, p, zeros)    the output over a batch: x of shape (..., n_inputs), p the parameters
+                            in `net.parameters` order (0-d arrays), zeros of shape x.shape[:-1]
+                            (x's dtype and device); the output has shape (...) or (..., k)
+
+It is one statement per node of the compiled graph, in its topological order, from each op's
+"traced" value template (`treenet.templates`; an op without one uses its "array" template),
+written so that the engines' autograd differentiates it by treenet's conventions (relu'(0) = 0,
+abs'(0) = 0, max and min give the whole gradient to the first extreme argument). Constants and
+what depends on them only are folded into literals, python floats, which take the dtype of the
+arrays they meet (float32 stays float32). An op whose arguments are all literals (its value did
+not fold: log(-1)) reads the first over the batch, so the engine's function gets an array.
+
+Every identifier is the generator's own (x, p, zeros, v12, `_h_` before an op's helper): a
+parameter or input name never reaches the source (the exporters pass values by position). A
+body over `generator.CHUNK` statements is cut into parts that keep the values in one list
+`v[12]`, so no function is giant; nothing recurses on the graph's depth."""
+
+from .errors import TreenetError
+from .nodes import Constant, Input, Parameter, check_network
+from .generator import CHUNK, _HELPER, _helper_renamer, _indent, _literal, leaf_values
+from .templates import fill, resolve
+
+TARGET = "traced"
+
+_FOLD_ERRORS = (ArithmeticError, ValueError)
+
+
+def source(graph):
+    """The module source: `make(xp)` returning `forward(x, p, zeros)` (see the module
+    docstring). A TreenetError names the ops that have no template for it."""
+    return _Writer(graph).module()
+
+
+def make(graph, xp):
+    """`forward(x, p, zeros)` of `graph` over the array module `xp`, compiled from `source`."""
+    namespace = {"__name__": "treenet_traced"}
+    # only source the generator wrote, every identifier in it invented
+    exec(compile(source(graph), "<treenet.arrayfn>", "exec"), namespace)
+    return namespace["make"](xp)
+
+
+class Export:
+    """What an exporter keeps of a network: its compiled IR, and the leaves' names and the
+    constants' values at export time, so the network it gives back (`network`) has the same
+    structure, inputs and parameter order as the one it wrote, whatever the user does to the
+    original afterwards."""
+
+    def __init__(self, net, call):
+        check_network(net, call)
+        graph = net.graph
+        self.ir = graph.ir
+        self.input_names = [n.name for n in self.ir.inputs]
+        self.parameter_names = [q.name for q in self.ir.parameters]
+        self.values = leaf_values(self.ir.parameters)
+        self.learning_rates = [q.learning_rate for q in self.ir.parameters]
+        self.constants = {i: leaf_values((n,))[0] for i, n in enumerate(self.ir.nodes)
+                          if isinstance(n, Constant)}
+
+    def forward(self, xp):
+        """`forward(x, p, zeros)` over the array module `xp` (see `make`)."""
+        return make(self.ir, xp)
+
+    def network(self, values):
+        """A new network: the exported one with these parameter values (floats, in parameter
+        order), node for node (an op copied with `copy_with`), built in one pass over the IR."""
+        ir = self.ir
+        new = [None] * len(ir.nodes)
+        # the leaves first, in their orders: the new ones are ordered by creation as those were
+        inputs = [Input(name=name) for name in self.input_names]
+        params = [Parameter(v, name=name, learning_rate=rate) for v, name, rate
+                  in zip(values, self.parameter_names, self.learning_rates)]
+        for leaf, node in zip(ir.inputs + ir.parameters, inputs + params):
+            if id(leaf) in ir.index:
+                new[ir.index[id(leaf)]] = node
+        for i, (node, kids) in enumerate(zip(ir.nodes, ir.children)):
+            if kids is None:
+                if new[i] is None:
+                    new[i] = Constant(self.constants[i])
+                continue
+            new[i] = node.copy_with([new[j] for j in kids])
+            if node.name is not None:
+                new[i].name = node.name
+        root = new[ir.output]
+        unread = tuple(n for leaf, n in zip(ir.inputs, inputs) if id(leaf) not in ir.index)
+        if unread:
+            root.declared_inputs = unread
+        return root.compile()
+
+
+class _Writer:
+    """The statements of one graph's forward pass (see the module docstring)."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        nodes, children = graph.nodes, graph.children
+        slot = {id(n): f"x[..., {k}]" for k, n in enumerate(graph.inputs)}
+        slot.update({id(n): f"p[{k}]" for k, n in enumerate(graph.parameters)})
+        self.consts = [None] * len(nodes)
+        self.leaf = {}      # node index -> how it is read (x[..., k], p[k])
+        self.ops = {}       # node index -> its value template
+        self.helpers = {}   # helper name in the source -> its source
+        self.batched = []   # whether the value depends on an input (an array over the batch)
+        known, problems = {}, set()
+        for i, (node, kids) in enumerate(zip(nodes, children)):
+            if kids is None:
+                if id(node) in slot:
+                    self.leaf[i] = slot[id(node)]
+                else:
+                    self.consts[i] = leaf_values((node,))[0]  # the engine's check
+                self.batched.append(self.leaf.get(i, "").startswith("x"))
+                continue
+            self.batched.append(any([self.batched[j] for j in kids]))
+            self.consts[i] = self._fold(node, kids)
+            if self.consts[i] is not None:
+                continue
+            key = (type(node), len(kids))
+            if key not in known:
+                known[key] = self._template(*key)
+            if known[key] is None:
+                problems.add(type(node).__name__)
+            else:
+                self.ops[i] = known[key]
+        if problems:
+            raise TreenetError(
+                "cannot export this network: op(s) " + ", ".join(sorted(problems)) + " have no "
+                f"{TARGET!r} or 'array' code template of their own (see treenet.templates)")
+        self.split = len(self.ops) > CHUNK
+
+    def _fold(self, node, kids):
+        """The value of a scalar node whose arguments are all folded, if it is finite."""
+        if node.vector_valued or any(self.consts[j] is None for j in kids):
+            return None
+        try:
+            v = node.compute([self.consts[j] for j in kids])
+        except _FOLD_ERRORS:
+            return None  # left to run, as the engine would run it
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v - v != 0:
+            return None
+        return float(v)
+
+    def _template(self, cls, n):
+        """The op's value template for n arguments, its helpers registered under `_h_`; None
+        when it has none that describes this class (inherited from above its `compute`)."""
+        template = resolve(getattr(cls, "code_value", None), TARGET, n)
+        if template is None or not cls.owns("code_value", "compute"):
+            return None
+        helpers = {}
+        for name, text in getattr(cls, "code_helpers", {}).items():
+            text = resolve(text, TARGET, n)
+            if text is not None:
+                helpers[name] = text
+        rename = _helper_renamer(helpers)
+        for name, text in helpers.items():
+            self.helpers[_HELPER + name] = rename(text).replace("{xp}", "xp")
+        return rename(template)
+
+    def name(self, i):
+        """Node i in the source: a literal, a leaf read, or its value's name."""
+        if self.consts[i] is not None:
+            return _literal(self.consts[i])
+        if i in self.leaf:
+            return self.leaf[i]
+        return f"v[{i}]" if self.split else f"v{i}"
+
+    def statements(self):
+        """One line per op node, in topological order, and the returned expression."""
+        graph, lines = self.graph, []
+        for i, kids in enumerate(graph.children):
+            if i not in self.ops:
+                continue
+            args = [self.name(j) for j in kids]
+            if all(self.consts[j] is not None for j in kids):
+                args[0] = f"({args[0]} + zeros)"  # (see the module docstring)
+            lines.append(f"{self.name(i)} = " + fill(self.ops[i], args, xp="xp", zeros="zeros"))
+        out = len(graph.nodes) - 1
+        result = self.name(out)
+        if not self.batched[out] and not graph.nodes[out].vector_valued:
+            result = f"{result} + zeros"  # a value the inputs do not change, over the batch
+        return lines, result
+
+    def module(self):
+        graph = self.graph
+        lines, result = self.statements()
+        doc = (f"forward(x, p, zeros) of a network of {len(graph.nodes)} nodes, "
+               f"{len(graph.inputs)} inputs and {len(graph.parameters)} parameters.")
+        body = [f'"""{doc}"""', "", "", "def make(xp):",
+                '    """The forward pass over the array module xp."""']
+        text = "\n".join(lines)
+        for name in sorted(self.helpers):
+            if f"{name}(" in text:
+                body += _indent(self.helpers[name].rstrip("\n").split("\n"), 4) + [""]
+        if not self.split:
+            body += _indent(["def forward(x, p, zeros):",
+                             '    """The output over the batch x."""'] +
+                            _indent(lines + [f"return {result}"], 4), 4)
+        else:
+            parts = [lines[k:k + CHUNK] for k in range(0, len(lines), CHUNK)]
+            for c, part in enumerate(parts):
+                body += _indent([f"def _part_{c + 1}(x, p, zeros, v):",
+                                 f'    """Part {c + 1} of the forward pass."""'] +
+                                _indent(part, 4) + [""], 4)
+            calls = [f"_part_{c + 1}(x, p, zeros, v)" for c in range(len(parts))]
+            body += _indent(["def forward(x, p, zeros):",
+                             '    """The output over the batch x."""'] +
+                            _indent([f"v = [None] * {len(graph.nodes)}"] + calls +
+                                    [f"return {result}"], 4), 4)
+        body += ["", "    return forward", ""]
+        return "\n".join(body)
+
+
+__all__ = ["source", "make", "Export", "TARGET"]

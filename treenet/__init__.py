@@ -6,14 +6,16 @@ first; tests/test_layering.py reads every import, function-level ones included, 
 
     errors -> nodes -> order -> ir -> algebra -> ops -> macros -> layers -> names -> printer
     -> graph -> lalr -> parser -> io -> symbolic -> derivative -> gradcheck -> templates
-    -> generator -> losses -> optimizers -> steps -> train -> treenet (this file) -> demo
-    -> __main__
+    -> generator -> losses -> optimizers -> steps -> train -> table -> session
+    -> treenet (this file) -> demo -> lexer -> repl -> cli -> __main__
 
 `nodes` holds the node classes, `order` the topological sort, `ir` the immutable structure every
 pass reads (built once per compile), `algebra` the constant-folding builders (they find the op
 classes in the registry), `ops` every op, `macros` Linear, `names` the language's reserved names,
 `graph` the interpreted engine (the IR and its run-time state), `templates` and `generator` the
-code generator (`treenet.codegen`), `steps` training on generated code (`train`'s backends). The
+code generator (`treenet.codegen`), `steps` training on generated code (`train`'s backends),
+`table` training data from CSV files, `session` statements run one after another (`Session`, and
+the commands `repl` and `cli`, the `treenet` command, share), `lexer` the pygments lexer. The
 node methods that need a higher layer (`compile`, `funcify`, `save`, `predict` on a batch) call
 entry points this file installs into `treenet.nodes`."""
 
@@ -35,6 +37,7 @@ from .gradcheck import GradCheck, gradcheck
 from . import losses, optimizers
 from .train import Evaluation, History, evaluate, train, train_model
 from .generator import codegen
+from .session import Session
 from . import generator as _generator
 
 _nodes.install(compile=Graph, funcify=funcify, save=save, 
@@ -51,5 +54,5 @@ __all__ = [
     "MissingRuleError",
     "train", "train_model", "History", "evaluate", "Evaluation", "losses", "optimizers", "load", "save", "dense",
     "to_sympy", "derivative", "gradient", "gradcheck", "GradCheck",
-    "codegen",
+    "codegen", "Session",
 ]

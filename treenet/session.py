@@ -434,9 +434,10 @@ class Session:
         self.values.update(values)
         return ", ".join(f"{k}={number(v)}" for k, v in values.items())
 
-    def _target(self, args):
-        """(the network named by the first word, else the last expression's; the other words)."""
-        if args and "=" not in args[0] and args[0] in self._bindings.names:
+    def _target(self, args, options=()):
+        """(the network named by the first word when it is a name and not one of `options`,
+        else the last expression's; the other words)."""
+        if args and _NAME.match(args[0]) and args[0] not in options:
             return self.network(args[0]), args[1:]
         return self.network(None), args
 
@@ -479,7 +480,7 @@ class Session:
         return check_text(net, values)[0]
 
     def cmd_print(self, args):
-        net, rest = self._target(args)
+        net, rest = self._target(args, PARAMS)
         params = rest[0] if rest else "value"
         _no_more(rest[1:], "print")
         if params not in PARAMS:

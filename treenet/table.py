@@ -14,9 +14,9 @@ def read_csv(path, inputs, targets=None):
     gives a number per row, several a list), or None for the one column that is not an input."""
     header, rows = _read(path)
     where = _columns(header, path)
+    columns = [_column(where, name, header, path, "input") for name in inputs]
     if targets is None:
         targets = _default_target(header, inputs, path)
-    columns = [_column(where, name, header, path, "input") for name in inputs]
     wanted = [_column(where, name, header, path, "target") for name in targets]
     data = []
     for line, row in rows:
@@ -68,8 +68,8 @@ def _column(where, name, header, path, role):
         return where[name]
     close = difflib.get_close_matches(name, header, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise TreenetError(f"{path} has no column {name!r} for the {role} {name}{hint} (its header: "
-                       f"{', '.join(header)})")
+    raise TreenetError(f"{path} has no column {name!r} for the {role}{hint}; its header: "
+                       f"{', '.join(header)}")
 
 
 def _cell(row, k, header, line, path):

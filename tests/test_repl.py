@@ -205,3 +205,13 @@ def test_an_unwritable_history_does_not_break_the_repl(tmp_path):
     kept = _history(folder)  # a path that cannot be read or written as a file
     kept.append_string("y")
     assert list(kept.get_strings()) == ["y"]
+
+
+def test_the_readme_repl_session_prints_what_it_shows():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("```repl\n", 1)[1].split("```", 1)[0].splitlines()
+    typed = [line[4:] for line in block if line.startswith((">>> ", "... "))]
+    shown = [line for line in block if not line.startswith((">>> ", "... "))]
+    out = io.StringIO()
+    run_lines(treenet.Session(), [line + "\n" for line in typed], out, out)
+    assert out.getvalue().splitlines() == shown

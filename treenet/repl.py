@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 import re
 import sys
+import traceback
 
 from .errors import TreenetError
 from .names import KEYWORDS, VECTOR_CALLS
@@ -48,6 +49,14 @@ def _respond(session, text, out, err):
         shown = session.execute(text)
     except TreenetError as exc:
         print(f"error: {exc}", file=err, flush=True)
+        return False
+    except KeyboardInterrupt:  # Ctrl-C in a long :train or :check: the session goes on
+        print("interrupted", file=err, flush=True)
+        return False
+    except (Quit, SystemExit):
+        raise
+    except Exception:  # a bug, or a user's op that raised: show it, keep the session
+        traceback.print_exc(file=err)
         return False
     if shown:
         print(shown, file=out, flush=True)

@@ -539,7 +539,12 @@ class Session:
         the same names (one node per name, as in a program)."""
         if not _NAME.match(name) or name in reserved_names():
             raise TreenetError(f"{name!r} cannot name a binding: write :load FILE as NAME")
-        net = _load(path, seed=self._rng.randrange(2**32))
+        state = self._rng.getstate()
+        try:
+            net = _load(path, seed=self._rng.randrange(2**32))  # for a bare p in the file
+        except BaseException:
+            self._rng.setstate(state)
+            raise
         inputs = dict(self._bindings.inputs)
         net = _share_inputs(net, inputs)
         names = dict(self._bindings.names)

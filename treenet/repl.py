@@ -184,6 +184,12 @@ def main(seed=None):
     session = Session(seed=seed)
     if sys.stdin.isatty() and sys.stdout.isatty():
         from . import __version__
+        try:
+            import prompt_toolkit  # noqa: F401
+        except ImportError:
+            print("treenet repl: prompt_toolkit is not installed (pip install prompt_toolkit "
+                  "pygments): plain lines, no history or completion", file=sys.stderr)
+            return run_lines(session, sys.stdin)
         print(f"treenet {__version__}: statements of the language, :help for the commands, "
               "Ctrl-D to leave")
         return interactive(session)

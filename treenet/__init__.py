@@ -7,7 +7,8 @@ first; tests/test_layering.py reads every import, function-level ones included, 
     errors -> nodes -> order -> ir -> algebra -> ops -> macros -> layers -> names -> printer
     -> graph -> lalr -> parser -> io -> dot -> display -> symbolic -> derivative -> gradcheck
     -> templates -> generator -> arrayfn -> losses -> optimizers -> steps -> plot -> train
-    -> onnxnet -> torchnet -> jaxnet -> treenet (this file) -> demo -> __main__
+    -> onnxnet -> torchnet -> jaxnet -> table -> session -> treenet (this file) -> demo -> lexer
+    -> repl -> cli -> __main__
 
 `nodes` holds the node classes, `order` the topological sort, `ir` the immutable structure every
 pass reads (built once per compile), `algebra` the constant-folding builders (they find the op
@@ -17,7 +18,9 @@ code generator (`treenet.codegen`), `arrayfn` the forward pass for any array mod
 `torchnet` and `jaxnet` export to PyTorch and JAX (`to_torch`, `to_jax`: torch and jax are
 imported only when called), `onnxnet` the ONNX export (`treenet.to_onnx`), `steps` training on
 generated code (`train`'s backends), `dot` the pictures (`to_dot`, `draw`), `display` the repr
-and Jupyter's display, `plot` the loss curves (`History.plot`). The node methods that need a
+and Jupyter's display, `plot` the loss curves (`History.plot`), `table` training data from CSV
+files, `session` statements run one after another (`Session`, and the commands that `repl` and
+`cli`, the `treenet` command, share), `lexer` the pygments lexer. The node methods that need a
 higher layer (`compile`, `funcify`, `save`, `predict` on a batch, `draw`, the reprs) call entry
 points this file installs into `treenet.nodes`."""
 
@@ -44,6 +47,7 @@ from .generator import codegen
 from .onnxnet import to_onnx
 from .torchnet import from_torch, to_torch
 from .jaxnet import from_jax, to_jax
+from .session import Session
 from . import generator as _generator
 
 _nodes.install(compile=Graph, funcify=funcify, save=save,
@@ -63,4 +67,5 @@ __all__ = [
     "train", "train_model", "History", "evaluate", "Evaluation", "losses", "optimizers", "load", "save", "dense",
     "to_sympy", "derivative", "gradient", "gradcheck", "GradCheck",
     "codegen", "to_dot", "draw", "to_onnx", "to_torch", "from_torch", "to_jax", "from_jax",
+    "Session",
 ]

@@ -1,11 +1,11 @@
-"""`python -m treenet` / `treenet`: the demo (parse, train, print, check a network)."""
+"""`python -m treenet` / `treenet`: the command (treenet.cli); with no arguments, the demo."""
 
 import sys
 
 
 def main(argv=None):
-    from .demo import run
-    return run(argv if argv is not None else sys.argv[1:])
+    from .cli import main
+    return main(argv)
 
 
 if __name__ == "__main__":

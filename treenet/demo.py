@@ -1,9 +1,11 @@
 """The demo `python -m treenet` runs: parse a network from a formula, train it, print the trained
 formula, a table of predictions and (when treenet.gradcheck is there) a gradient check.
 
-    python -m treenet                      XOR with sigmoid(linear(tanh(dense(3, x, y))))
-    python -m treenet --task line          is (x, y) above the line y = x?
-    python -m treenet "sigmoid(linear(relu(dense(4, x, y))))" --epochs 500 --seed 1"""
+    treenet demo                      XOR with sigmoid(linear(tanh(dense(3, x, y))))
+    treenet demo --task line          is (x, y) above the line y = x?
+    treenet demo "sigmoid(linear(relu(dense(4, x, y))))" --epochs 500 --seed 1
+
+(`treenet` and `python -m treenet` with no arguments run it too.)"""
 
 import argparse
 import random
@@ -33,7 +35,7 @@ def task_data(task, seed):
 
 
 def parser():
-    ap = argparse.ArgumentParser(prog="python -m treenet", description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(prog="treenet demo", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("formula", nargs="?", help="the network, as a treenet program (inputs x, y); "
                     "default: the task's own")

@@ -488,20 +488,72 @@ def parse(text, seed=None):
         # CRLF and a lone CR end a line as LF does, here and in every line number and caret
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     program = _Program(_State(text))
+    root = _run(program, text, rng)
+    if program.declared:
+        root.declared_inputs = program.declared  # declared inputs stay, used or not
+    root.compile()
+    return root
+
+
+def _run(program, text, rng):
+    """Parse `text` with `program` running its statements; the output (a vector made a node)."""
     with using_rng(rng):
         try:
             root = _fast().parse(text, program.reduce, program.shifted)
         except SyntaxFallback as exc:
-            if not re.sub(r"#[^\n]*|[\s;]", "", text):
+            if is_blank(text):
                 raise ParseError("the program is empty: it needs an expression, the network's "
                                  "output", 1, 1, text) from None
             raise _syntax_error(exc, text) from None
     if isinstance(root, _Vector):
         root = root.node if root.items is None else Output(root.items)
-    if program.declared:
-        root.declared_inputs = program.declared  # declared inputs stay, used or not
-    root.compile()
     return root
+
+
+def is_blank(text):
+    """True for a text with no statement: only blanks, `;` and comments."""
+    return not re.sub(r"#[^\n]*|[\s;]", "", text)
+
+
+class Bindings:
+    """What a treenet.Session keeps between runs: every name bound so far (its latest value, in
+    binding order), the inputs by name (one Input per name for the whole session) and the
+    declared inputs. Replaced, never changed, by `run_statements`."""
+
+    def __init__(self, names=None, inputs=None, declared=()):
+        self.names = dict(names or {})
+        self.inputs = dict(inputs or {})
+        self.declared = list(declared)
+
+
+def run_statements(text, bindings, rng):
+    """Run the statements of `text` after those `bindings` hold: (the last expression
+    statement's network, compiled, or None; the new Bindings). Unlike `parse`, the text may end
+    in a binding or hold several expressions. On an error nothing is changed: `bindings` and
+    their nodes are as before (a failed line names no node; the caller restores `rng`)."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if is_blank(text):
+        return None, bindings
+    state = _State(text)
+    state.inputs = dict(bindings.inputs)
+    program = _Program(state, incremental=True)
+    for name, value in bindings.names.items():
+        program.scope.bind(name, value)
+    program.declared = list(bindings.declared)
+    program.declared_ids = {id(node) for node in bindings.declared}
+    try:
+        root = _run(program, text, rng)
+        if root is not None:
+            if program.declared:
+                root.declared_inputs = list(program.declared)
+            root.compile()
+    except BaseException:
+        for node in program.named:  # nodes bound before this text, named by a binding in it
+            node.name = None
+        raise
+    names = {name: values[-1] for name, (_, values) in program.scope.history.items()}
+    return root, Bindings(names, state.inputs, program.declared)
 
 
 _FAST = None
@@ -518,8 +570,10 @@ class _Program:
     """One parse's statements, run as the parser reduces them: a binding sees only what came
     before it, and a `def` body (reduced while `in_def`) is kept as a tree for its calls."""
 
-    def __init__(self, state):
+    def __init__(self, state, incremental=False):
         self.state = state
+        self.incremental = incremental  # a Session's run: any statement may come last
+        self.named = []          # nodes a binding named (undone if an incremental run fails)
         self.scope = _Scope()
         self.build = _Build(state, self.scope.view(live=True))
         self.in_def = False
@@ -558,6 +612,8 @@ def _output(program, st):
 
 def _start(program, st):
     state, statements = program.state, program.statements[:-1]  # the last one is `start`
+    if program.incremental:
+        return program.root
     for k, (kind, tok) in enumerate(statements):
         last = k == len(statements) - 1
         if kind == "output" and not last:
@@ -578,6 +634,7 @@ def _assign(program, st):
     node = value.node if isinstance(value, _Vector) else value
     if isinstance(node, NeuralNetNode) and node.name is None and type(node) is not Constant:
         node.name = name  # a parameter is named by its binding; an op keeps it as a label
+        program.named.append(node)
     scope.bind(name, value)
 
 
@@ -733,4 +790,4 @@ def _syntax_error(exc, text):
     return ParseError(message, line, column, text, {_readable(t) for t in exc.expected})
 
 
-__all__ = ["parse", "grammar_path", "Token", "Tree"]
+__all__ = ["parse", "run_statements", "Bindings", "is_blank", "grammar_path", "Token", "Tree"]

@@ -9,14 +9,13 @@ escaped, so no name can break the DOT. The text is written in one loop over the 
 order: no recursion, linear in the size of the graph. `to_dot` needs nothing installed; `draw`
 needs the `graphviz` package and Graphviz's `dot` program, and is imported only when used."""
 
-import contextlib
 import difflib
 import html
 import math
 import os
 
-from .errors import EvaluationError, FileError, TreenetError
-from .io import _create_temp, _reason, _target_folder
+from .errors import EvaluationError, TreenetError
+from .io import write_file
 from .nodes import Constant, Input, Parameter, check_network
 from .printer import number
 
@@ -161,7 +160,7 @@ def draw(net, path=None, format="svg"):
     data = render(to_dot(net), fmt)
     if path is None:
         return data.decode("utf-8") if fmt in _TEXT_FORMATS else data
-    write_bytes(path, data)
+    write_file(os.fspath(path), data)
     return os.fspath(path)
 
 
@@ -203,26 +202,4 @@ def render(dot_text, fmt):
                            f"{detail or exc}") from exc
 
 
-def write_bytes(path, data):
-    """Write `data` to a fresh temp file beside `path`, then rename it over `path`: no reader
-    ever sees a half-written picture, and a failed write leaves no temp file behind."""
-    folder, base = _target_folder(os.fspath(path))
-    try:
-        fd, tmp = _create_temp(folder, base)
-    except OSError as exc:
-        raise FileError(f"cannot write {os.fspath(path)!r}: {_reason(exc)}", path) from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:  # even ^C: never leave the temp file behind
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise FileError(f"cannot write {os.fspath(path)!r}: {_reason(exc)}", path) from exc
-        raise
-
-
-__all__ = ["to_dot", "draw", "render", "write_bytes", "DRAW_LIMIT"]
+__all__ = ["to_dot", "draw", "render", "DRAW_LIMIT"]

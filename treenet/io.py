@@ -113,7 +113,7 @@ def save(net, path):
     if hasattr(path, "write"):
         _write_stream(path, text)
     else:
-        _write_file(_fspath(path, "save(network, path)"), text)
+        write_file(_fspath(path, "save(network, path)"), text)
 
 
 def load(path, seed=None, max_bytes=MAX_FILE_BYTES):
@@ -230,9 +230,10 @@ def _target_folder(path):
     return folder, base
 
 
-def _write_file(path, text):
+def write_file(path, text):
     """Write `text` (a str, as UTF-8, or bytes) to a fresh temp file beside `path`, then rename
-    it over `path` (atomic)."""
+    it over `path` (atomic): no reader ever sees a half-written file, and a failed write leaves
+    no temp file behind. Every file treenet writes (networks, pictures, plots, ONNX) goes here."""
     folder, base = _target_folder(path)
     try:
         fd, tmp = _create_temp(folder, base)

@@ -22,7 +22,7 @@ EvaluationError (log of 0, exp overflowing, division by 0), the model gives -inf
 import os
 
 from .errors import TreenetError
-from .io import _fspath, _write_file, check_save_path
+from .io import _fspath, check_save_path, write_file
 from .nodes import Input, Parameter, check_network, leaf_float
 
 #: the ONNX operator set the model is written for (default domain)
@@ -45,7 +45,7 @@ def to_onnx(net, path=None, dtype="float64"):
     model = _model(onnx, net.graph, dtype)
     onnx.checker.check_model(model)
     if path is not None:
-        _write_file(path, model.SerializeToString())
+        write_file(path, model.SerializeToString())
     return model
 
 

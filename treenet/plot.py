@@ -5,7 +5,7 @@ only here, when a plot is asked for."""
 import io
 import os
 
-from .dot import write_bytes
+from .io import write_file
 from .errors import TreenetError
 
 #: the file formats a plot is saved in, by the path's suffix
@@ -38,7 +38,7 @@ def plot_history(history, path=None):
         return figure
     buffer = io.BytesIO()
     figure.savefig(buffer, format=fmt)
-    write_bytes(path, buffer.getvalue())
+    write_file(os.fspath(path), buffer.getvalue())
     return os.fspath(path)
 
 

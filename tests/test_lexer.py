@@ -50,3 +50,18 @@ def test_a_repl_command_is_highlighted_as_a_command():
 def test_the_lexer_is_named_for_documentation_and_tn_files():
     assert TreenetLexer.name == "treenet" and "treenet" in TreenetLexer.aliases
     assert "*.tn" in TreenetLexer.filenames
+
+
+def test_an_installed_treenet_registers_the_lexer_with_pygments():
+    """pyproject's pygments.lexers entry point: pygmentize, Sphinx and mkdocs find it by name.
+    Only an installed treenet has entry points (CI installs it; a source checkout skips)."""
+    import importlib.metadata
+
+    import pytest
+    from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
+    try:
+        importlib.metadata.distribution("treenet")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("treenet is not installed here: no entry points to read")
+    assert type(get_lexer_by_name("treenet")).__name__ == "TreenetLexer"
+    assert type(get_lexer_for_filename("model.tn")).__name__ == "TreenetLexer"

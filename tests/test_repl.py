@@ -159,12 +159,20 @@ def test_enter_inside_an_open_bracket_starts_another_line():
 
 
 def test_the_repl_in_a_terminal_keeps_its_history_in_a_file(tmp_path):
-    import pexpect
+    """A real pseudo-terminal. The child is started by subprocess (fork and exec in C), not by
+    pexpect.spawn's os.fork: other tests load JAX, whose threads make a Python-level fork in
+    this process unsafe (a deadlock, CPython warns). pexpect only reads the terminal's side."""
+    import pty
+
+    from pexpect import fdpexpect
     history = tmp_path / "state" / "history"
     env = dict(os.environ, PYTHONPATH=str(ROOT), TREENET_HISTORY=str(history), TERM="xterm",
                PROMPT_TOOLKIT_NO_CPR="1")
-    child = pexpect.spawn(sys.executable, ["-m", "treenet", "repl"], env=env, timeout=30,
-                          encoding="utf-8")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "treenet", "repl"], stdin=slave,
+                            stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    child = fdpexpect.fdspawn(master, timeout=30, encoding="utf-8")
     try:
         child.expect(">>>")
         child.sendline("h = x*3")
@@ -178,10 +186,13 @@ def test_the_repl_in_a_terminal_keeps_its_history_in_a_file(tmp_path):
         child.sendline("h")
         child.expect("= 6")  # the session went on
         child.expect(">>>")
-        child.sendcontrol("d")
-        child.expect(pexpect.EOF)
+        child.send("\x04")  # Ctrl-D
+        assert proc.wait(timeout=30) == 0
     finally:
-        child.close(force=True)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
     assert "h = x*3" in history.read_text()
 
 

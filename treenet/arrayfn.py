@@ -21,6 +21,8 @@ parameter or input name never reaches the source (the exporters pass values by p
 body over `generator.CHUNK` statements is cut into parts that keep the values in one list
 `v[12]`, so no function is giant; nothing recurses on the graph's depth."""
 
+import math
+
 from .errors import TreenetError
 from .nodes import Constant, Input, Parameter, check_network
 from .generator import CHUNK, _HELPER, _helper_renamer, _indent, _literal, leaf_values
@@ -66,9 +68,14 @@ class Export:
         """`forward(x, p, zeros)` over the array module `xp` (see `make`)."""
         return make(self.ir, xp)
 
-    def network(self, values):
+    def network(self, values, call="network"):
         """A new network: the exported one with these parameter values (floats, in parameter
-        order), node for node (an op copied with `copy_with`), built in one pass over the IR."""
+        order), node for node (an op copied with `copy_with`), built in one pass over the IR;
+        `call` names the caller when a value is not finite."""
+        for name, v in zip(self.parameter_names, values):
+            if not math.isfinite(v):  # a network that could not be printed, saved or run
+                raise TreenetError(f"{call}: parameter {name!r} is {v}, not a finite "
+                                   "number (did training diverge?)")
         ir = self.ir
         new = [None] * len(ir.nodes)
         # the leaves first, in their orders: the new ones are ordered by creation as those were

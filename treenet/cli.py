@@ -91,7 +91,11 @@ def read_network(expr, seed=None):
     from . import io, parse
     try:
         if expr == "-":
-            return io.loads(sys.stdin.read(), seed=seed)
+            if sys.stdin is None:  # started with its standard input closed (`<&-`)
+                raise TreenetError("EXPR is '-', but standard input is closed: give the "
+                                   "formula or a .tn file instead")
+            # the bytes, so a file that is not UTF-8 is told as such, as load tells it
+            return io.load(getattr(sys.stdin, "buffer", sys.stdin), seed=seed)
         if expr.endswith(".tn"):
             return io.load(expr, seed=seed)
         return parse(expr, seed=seed)
@@ -109,25 +113,25 @@ def _run(args):
         return repl(args.seed)
     net = read_network(args.expr, args.seed)
     if args.command == "train":
-        print(s.train_text(net, args.csv, args))
+        _out(s.train_text(net, args.csv, args))
         return 0
     values = s.parse_values(getattr(args, "values", []))
     if args.command == "eval":
-        print(s.value_text(net, values))
+        _out(s.value_text(net, values))
     elif args.command == "grad":
-        print(s.grad_text(net, values, args.component))
+        _out(s.grad_text(net, values, args.component))
     elif args.command == "check":
         text, ok = s.check_text(net, values, args.component)
-        print(text)
+        _out(text)
         return 0 if ok else 1
     elif args.command == "print":
-        print(s.formula_text(net, args.params))
+        _out(s.formula_text(net, args.params))
     elif args.command == "latex":
-        print(s.latex_text(net, args.params))
+        _out(s.latex_text(net, args.params))
     elif args.command == "derive":
-        print(s.derive_text(net, args.wrt, args.params, args.component))
+        _out(s.derive_text(net, args.wrt, args.params, args.component))
     elif args.command == "dot":
-        print(s.dot_text(net, values, args.output))
+        _out(s.dot_text(net, values, args.output))
     return 0
 
 
@@ -169,8 +173,38 @@ def main(argv=None):
         return 130
     except BrokenPipeError:
         # the reader went away (`treenet dot ... | head`): no second error when Python flushes
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _drop_stdout()
         return 1
+    except _Unwritable as exc:
+        _drop_stdout()
+        print(f"treenet: cannot write the output: {exc}", file=sys.stderr)
+        return 1
+
+
+class _Unwritable(Exception):
+    """Standard output refused the result (a full disk, /dev/full)."""
+
+
+def _out(text):
+    """Print `text` and flush it now, so a write that fails is reported, not raised at exit."""
+    if sys.stdout is None:  # started with `>&-`: print would drop the text without a word
+        raise _Unwritable("standard output is closed")
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise _Unwritable(exc.strerror or str(exc)) from exc
+
+
+def _drop_stdout():
+    """Send what is left in stdout's buffer to /dev/null: Python's flush at exit then has
+    nothing to fail on."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file behind it (a test's capture)
+        pass
 
 
 __all__ = ["main", "parser", "read_network", "EXAMPLES"]

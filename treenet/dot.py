@@ -35,6 +35,10 @@ _STYLE = {
 _INSTALL = ("install Graphviz, which provides `dot`: `apt-get install graphviz` (Debian, "
             "Ubuntu), `brew install graphviz` (macOS), `conda install graphviz`, or "
             "https://graphviz.org/download/ (Windows), and make sure `dot` is on the PATH")
+# formats that are not a picture in a file: x11, xlib and gtk open a window and wait until it is
+# closed (a hang in a script or a notebook); vrml writes a PNG per node into the current folder
+_REFUSED = {"x11": "opens a window", "xlib": "opens a window", "gtk": "opens a window",
+            "vrml": "writes a file per node into the current folder"}
 # the formats `draw` returns as text (the others are bytes)
 _TEXT_FORMATS = {"svg", "dot", "gv", "canon", "plain", "plain-ext", "json", "json0", "dot_json",
                  "xdot", "xdot1.2", "xdot1.4", "xdot_json"}
@@ -104,6 +108,8 @@ def _title(node, kind):
             return number(node.value)
         except (TypeError, ValueError, OverflowError):
             return str(node.value)
+    if node.name == "":
+        return "''"  # an empty <B></B> is a syntax error to dot
     return str(node.name) if node.name is not None else "?"
 
 
@@ -167,18 +173,24 @@ def draw(net, path=None, format="svg"):
 def _format(path, format):
     import graphviz  # a dependency of treenet's, but only pictures need it
 
-    formats = graphviz.FORMATS
+    formats = set(graphviz.FORMATS) - set(_REFUSED)
+    if isinstance(format, str) and format.lower() in _REFUSED:
+        raise TreenetError(f"draw: format {format!r} {_REFUSED[format.lower()]} instead of "
+                           "making a picture; use svg, png or pdf")
     if not isinstance(format, str) or format.lower() not in formats:
-        close = difflib.get_close_matches(str(format).lower(), sorted(formats), n=1)
+        close = difflib.get_close_matches(format.lower(), sorted(formats), n=1) \
+            if isinstance(format, str) else []
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise TreenetError(f"draw: unknown format {format!r}{hint} (Graphviz writes "
                            "svg, png, pdf, ...)")
     fmt = format.lower()
     if path is not None:
-        try:
-            suffix = os.path.splitext(os.fspath(path))[1][1:].lower()
-        except TypeError:
-            raise TreenetError(f"draw: path must be a file name, got {path!r}") from None
+        if not isinstance(path, (str, os.PathLike)):
+            raise TreenetError(f"draw: path must be a file name (a str or pathlib.Path), got "
+                               f"{path!r}")
+        suffix = os.path.splitext(os.fspath(path))[1][1:].lower()
+        if suffix in _REFUSED and fmt == "svg":
+            return _format(None, suffix)  # refused, as that format is
         if suffix in formats and fmt == "svg":
             fmt = suffix  # draw("graph.png") means a PNG
         elif suffix in formats and suffix != fmt:

@@ -48,7 +48,16 @@ def to_jax(net, dtype=None):
     def fn(params, X):
         """The network's output for each row of X (..., n_inputs), parameters by name."""
         p = _ordered(params, names, "fn")
-        X = jnp.asarray(X)
+        for name, v in zip(names, p):
+            # a (k,) value would broadcast over the batch: a wrong shape, not an error, later
+            if jnp.shape(v) != ():
+                raise TreenetError(f"fn: parameter {name!r} has shape {jnp.shape(v)}; expected "
+                                   "one number (a 0-d array)")
+        try:
+            X = jnp.asarray(X)
+        except (TypeError, ValueError) as exc:
+            raise TreenetError(f"fn takes a batch of numbers, shape (n, {n_in}); could not make "
+                               f"an array of {type(X).__name__}: {exc}") from exc
         if X.ndim == 0 or X.shape[-1] != n_in:
             raise TreenetError(f"fn takes rows of {n_in} input value(s) ({inputs}): expected "
                                f"shape (n, {n_in}), got {tuple(X.shape)}")
@@ -66,12 +75,17 @@ def from_jax(net, params):
     values = []
     for name, v in zip(export.parameter_names, _ordered(params, export.parameter_names,
                                                         "from_jax")):
-        a = np.asarray(v)
+        try:
+            a = np.asarray(v)
+        except TypeError as exc:  # a jax tracer: from_jax called inside jax.jit or grad
+            raise TreenetError(f"from_jax: parameter {name!r} is {type(v).__name__}, not a "
+                               "concrete value (from_jax cannot run inside jax.jit, grad or "
+                               "vmap: call it on the values they return)") from exc
         if a.shape != () or a.dtype.kind not in "fiu":
             raise TreenetError(f"from_jax: parameter {name!r} is {brief(v)} of shape {a.shape} "
                                f"and dtype {a.dtype}; expected one float (a 0-d array)")
         values.append(float(a))  # exact: float64 holds every float dtype's values
-    return export.network(values)
+    return export.network(values, "from_jax")
 
 
 def _ordered(params, names, call):

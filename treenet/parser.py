@@ -510,6 +510,24 @@ def _run(program, text, rng):
     return root
 
 
+def needs_more(text):
+    """True when `text` is cut short: its only fault is that it ends too early (inside a
+    bracket, after an operator), so more lines may complete it. False when it parses, or has
+    an error before its end, which no further line can mend. Syntax only: nothing is run."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        _fast().parse(text, _ignore)
+    except SyntaxFallback as exc:
+        return exc.token is not None and exc.token.type == "$END"
+    return False
+
+
+def _ignore(rule, children):
+    """A reduction that builds nothing (needs_more asks the tables only)."""
+    return None
+
+
 def is_blank(text):
     """True for a text with no statement: only blanks, `;` and comments."""
     return not re.sub(r"#[^\n]*|[\s;]", "", text)
@@ -790,4 +808,4 @@ def _syntax_error(exc, text):
     return ParseError(message, line, column, text, {_readable(t) for t in exc.expected})
 
 
-__all__ = ["parse", "run_statements", "Bindings", "is_blank", "grammar_path", "Token", "Tree"]
+__all__ = ["parse", "run_statements", "Bindings", "is_blank", "needs_more", "grammar_path", "Token", "Tree"]

@@ -151,7 +151,17 @@ def _latex_number(s):
     return s, ATOM
 
 
+# LaTeX's special characters, as text inside \mathrm in math mode
+_LATEX_ESCAPES = {"\\": r"\backslash ", "{": r"\{", "}": r"\}", "$": r"\$", "%": r"\%",
+                  "#": r"\#", "&": r"\&", "_": r"\_", "^": r"\hat{}", "~": r"\sim ", " ": r"\ "}
+
+
 def _latex_name(name):
+    if not re.fullmatch(r"\w+", name, re.ASCII):
+        # a name set by hand (the language's are identifiers): no character of it may end the
+        # formula ($), open a group or run a command
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+        return r"\mathrm{%s}" % "".join(_LATEX_ESCAPES.get(c, c) for c in text)
     if len(name) == 1:
         return name
     m = re.fullmatch(r"([A-Za-z]+)_?(\d+)", name)

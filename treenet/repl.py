@@ -17,6 +17,7 @@ import traceback
 from .errors import TreenetError
 from .names import KEYWORDS, VECTOR_CALLS
 from .ops import calls
+from .parser import needs_more
 from .session import COMMANDS, Quit, Session
 
 PROMPT, CONTINUATION = ">>> ", "... "
@@ -37,10 +38,14 @@ def open_brackets(text):
 
 
 def incomplete(text):
-    """True while the statement in `text` needs another line."""
+    """True while the statement in `text` needs another line: a bracket is open and the text
+    so far is only cut short (a line that already broke the syntax is shown at once, not fed
+    the rest of the session), or the line ends with a backslash."""
     if text.lstrip().startswith(":"):
         return False
-    return open_brackets(text) > 0 or text.split("#", 1)[0].rstrip("\n").endswith("\\")
+    if text.split("#", 1)[0].rstrip("\n").endswith("\\"):
+        return True
+    return open_brackets(text) > 0 and needs_more(text)
 
 
 def _respond(session, text, out, err):
@@ -70,6 +75,11 @@ def run_lines(session, lines, out=None, err=None):
     status, pending = 0, ""
     try:
         for line in lines:
+            if pending and line.lstrip().startswith(":"):
+                # a command ends the statement left open: its error shows, then the command runs
+                if not _respond(session, pending.rstrip("\n"), out, err):
+                    status = 1
+                pending = ""
             pending += line if line.endswith("\n") else line + "\n"
             if incomplete(pending):
                 continue
@@ -182,6 +192,9 @@ def interactive(session, prompt=None, out=None):
 def main(seed=None):
     """`treenet repl`: interactive on a terminal, line by line from a pipe."""
     session = Session(seed=seed)
+    if sys.stdin is None:  # started with `<&-`
+        raise TreenetError("standard input is closed, so the REPL has nothing to read: run "
+                           "it on a terminal, or pipe statements into it")
     if sys.stdin.isatty() and sys.stdout.isatty():
         from . import __version__
         try:

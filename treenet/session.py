@@ -48,10 +48,17 @@ def parse_values(words):
         if not eq or not _NAME.match(name):
             raise TreenetError(f"{word!r} is not a value: write name=number, e.g. x=1 (or "
                                "v=1,2,3 for an input vector)")
+        if name in values:  # x=1 ... x=2: the first would be dropped without a word
+            raise TreenetError(f"{name} is given twice ({name}={_shown(values[name])} and "
+                               f"{word}): give each input one value")
         parts = text.split(",")
         numbers = [_number(name, part) for part in parts]
         values[name] = numbers if len(parts) > 1 else numbers[0]
     return values
+
+
+def _shown(v):
+    return ",".join(number(x) for x in v) if isinstance(v, list) else number(v)
 
 
 def _number(name, text):
@@ -75,6 +82,9 @@ def point(inputs, values, require=True, of="the network"):
         if isinstance(v, list):
             elements = [f"{name}_{k}" for k in range(len(v))]
             width = _vector_width(name, names)
+            if width == 0 and name in names:
+                raise TreenetError(f"{name} is one input, not an input vector: give it one "
+                                   f"number ({name}=1.5), got {len(v)} values")
             if width == 0:
                 _unknown(name, names, of)
             if width != len(v):
@@ -241,7 +251,7 @@ def train_text(net, csv_path, options, progress=True):
                     epochs=options.epochs, batch_size=options.batch_size, seed=options.seed,
                     progress=progress and not options.quiet)
     result = evaluate(net, data, loss=options.loss)
-    lines = [f"trained {history.epochs} epochs on {len(data)} rows of {csv_path} "
+    lines = [f"trained {history.epochs} epoch{'' if history.epochs == 1 else 's'} on {len(data)} rows of {csv_path} "
              f"({options.optimizer}, lr {number(options.lr)}, batch size {options.batch_size})",
              f"loss     {number(result.loss)} ({history.loss_name})"]
     if result.accuracy is not None:
@@ -301,6 +311,9 @@ class Session:
     with `set`. A text that fails changes nothing. `seed` makes the `p` parameters reproducible."""
 
     def __init__(self, seed=None):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, str,
+                                                                                  bytes))):
+            raise TreenetError(f"Session: seed must be an integer (or a string), got {seed!r}")
         self.seed = seed
         self.reset()
 
@@ -352,6 +365,9 @@ class Session:
 
     def execute(self, line):
         """One line of the REPL: a `:` command or statements. Returns the text to show."""
+        if not isinstance(line, str):
+            raise TreenetError(f"Session.execute takes a line of text (a str), got "
+                               f"{type(line).__name__}")
         if line.lstrip().startswith(":"):
             return self.command(line.lstrip()[1:])
         net = self.run(line)
@@ -538,7 +554,7 @@ class Session:
     def load(self, path, name):
         """Load a saved network and bind it to `name`; its inputs become the session's inputs of
         the same names (one node per name, as in a program)."""
-        if not _NAME.match(name) or name in reserved_names():
+        if not isinstance(name, str) or not _NAME.match(name) or name in reserved_names():
             raise TreenetError(f"{name!r} cannot name a binding: write :load FILE as NAME")
         state = self._rng.getstate()
         try:

@@ -20,6 +20,12 @@ def read_csv(path, inputs, targets=None):
     wanted = [_column(where, name, header, path, "target") for name in targets]
     data = []
     for line, row in rows:
+        if len(row) > len(header) and not any(c.strip() for c in row[len(header):]):
+            row = row[:len(header)]  # a trailing comma (some spreadsheets write one)
+        if len(row) != len(header):
+            raise TreenetError(f"{path}, line {line}: {len(row)} cells under a header of "
+                               f"{len(header)} columns (a decimal comma, or a cell missing? "
+                               "treenet reads ',' between cells and '.' in numbers)")
         values = [_cell(row, k, header, line, path) for k in columns]
         target = [_cell(row, k, header, line, path) for k in wanted]
         data.append((values, target[0] if len(target) == 1 else target))
@@ -48,7 +54,16 @@ def _read(path):
 
 def _columns(header, path):
     where = {}
+    if len(header) == 1:
+        for sep in (";", "\t", "|"):
+            if sep in header[0]:
+                raise TreenetError(f"{path}: the header is one column, {header[0]!r}: the file "
+                                   f"seems separated by {sep!r}; treenet reads comma-separated "
+                                   "values (x,y,label)")
     for k, name in enumerate(header):
+        if not name:
+            raise TreenetError(f"{path}: column {k + 1} of the header has no name; every column "
+                               "needs one")
         if name in where:
             raise TreenetError(f"{path}: the header names column {name!r} twice")
         where[name] = k

@@ -63,7 +63,7 @@ def from_torch(module):
                                "one number per treenet parameter")
         # float64 holds every float dtype's values exactly: .item() of it is the same number
         values.append(t.detach().to(device="cpu", dtype=torch.float64).item())
-    return export.network(values)
+    return export.network(values, "from_torch")
 
 
 _CLASS = {}
@@ -97,8 +97,7 @@ def _module_class(torch):
 
         def forward(self, X):
             """The network's output for each row of X, (..., n_inputs) -> (...) or (..., k)."""
-            if not isinstance(X, torch.Tensor):
-                X = torch.as_tensor(X, dtype=self._dtype(), device=self._device())
+            X = self._batch(X)
             if X.dim() == 0 or X.shape[-1] != self.n_inputs:
                 raise TreenetError(
                     f"the module takes rows of {self.n_inputs} input value(s) "
@@ -106,6 +105,26 @@ def _module_class(torch):
                     f"(n, {self.n_inputs}), got {tuple(X.shape)}")
             p = [self._parameters[name] for name in self._treenet_export.parameter_names]
             return self._treenet_forward(X, p, X.new_zeros(X.shape[:-1]))
+
+        def _batch(self, X):
+            """X as a tensor of the parameters' dtype: a list, an array or a tensor of another
+            dtype is converted (float32 rows into a float64 module would otherwise run the
+            whole network in float32); a complex tensor, or one on another device, is refused."""
+            dtype, device = self._dtype(), self._device()
+            if isinstance(X, torch.Tensor):
+                if X.is_complex():
+                    raise TreenetError(f"the module takes real numbers, X is {X.dtype}")
+                if device is not None and X.device != device:
+                    raise TreenetError(f"the module's parameters are on {device}, X is on "
+                                       f"{X.device}: move one, X.to({str(device)!r}) or "
+                                       f"module.to({str(X.device)!r})")
+                return X if X.dtype == dtype else X.to(dtype)
+            try:
+                return torch.as_tensor(X, dtype=dtype, device=device)
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise TreenetError(f"the module takes a batch of numbers, shape (n, "
+                                   f"{self.n_inputs}); could not make a {dtype} tensor of "
+                                   f"{type(X).__name__}: {exc}") from exc
 
         def _dtype(self):
             first = next(iter(self._parameters.values()), None)

@@ -4,6 +4,7 @@ moves, trains with torch optimizers, compiles and runs under DistributedDataPara
 `from_torch` brings it back bit for bit; in the order of the issue's list."""
 
 import random
+import re
 import sys
 
 import numpy as np
@@ -42,6 +43,25 @@ def test_values_and_gradients_match_predict_and_backward_on_random_programs():
                         rtol=1e-12, atol=1e-12), where
         checked += len(X)
     assert checked >= 600
+
+
+def test_dense_layers_export_as_matrix_products_that_agree_with_the_engine():
+    """arrayfn writes a layer of units p*a + ... + p as A @ W + b (and tanh of a whole layer as
+    one call): the random programs whose source has such a layer still match the engine."""
+    layered = 0
+    for where, net, X, D, expected in cases(200, offset=1000):
+        layered += "@" in arrayfn.source(net.graph)
+        check(where, net, run(treenet.to_torch(net), X, D), expected)
+    assert layered >= 10
+
+
+def test_a_dense_network_reads_as_matrix_products_not_one_product_per_weight():
+    net = treenet.parse("softmax(dense(3, tanh(dense(4, x, y))))", seed=0)
+    text = arrayfn.source(net.graph)
+    assert "z_L0 = a_L0 @ w_L0 + " in text and "h_L0 = xp.tanh(z_L0)" in text
+    assert "z_L1 = a_L1 @ w_L1 + " in text
+    assert not re.search(r"p\[\d+\] \* ", text)  # no unit written out weight by weight
+    assert len(text.splitlines()) < 40
 
 
 @pytest.mark.parametrize("source, point, grads", KINKS)

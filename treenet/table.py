@@ -83,8 +83,8 @@ def _column(where, name, header, path, role):
         return where[name]
     close = difflib.get_close_matches(name, header, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise TreenetError(f"{path} has no column {name!r} for the {role}{hint}; its header: "
-                       f"{', '.join(header)}")
+    raise TreenetError(f"{path} has no column {name!r} for the {role}{hint} (its header: "
+                       f"{', '.join(header)})")
 
 
 def _cell(row, k, header, line, path):

@@ -253,8 +253,9 @@ def train_text(net, csv_path, options, progress=True):
                     epochs=options.epochs, batch_size=options.batch_size, seed=options.seed,
                     progress=progress and not options.quiet)
     result = evaluate(net, data, loss=options.loss)
-    lines = [f"trained {history.epochs} epoch{'' if history.epochs == 1 else 's'} on {len(data)} rows of {csv_path} "
-             f"({options.optimizer}, lr {number(options.lr)}, batch size {options.batch_size})",
+    epochs = f"{history.epochs} epoch{'' if history.epochs == 1 else 's'}"
+    lines = [f"trained {epochs} on {len(data)} rows of {csv_path} ({options.optimizer}, "
+             f"lr {number(options.lr)}, batch size {options.batch_size})",
              f"loss     {number(result.loss)} ({history.loss_name})"]
     if result.accuracy is not None:
         lines.append(f"accuracy {number(result.accuracy)}")

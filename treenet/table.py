@@ -89,7 +89,7 @@ def _column(where, name, header, path, role):
 
 def _cell(row, k, header, line, path):
     """The number in column k of a row; the error names the row (the file's line) and column."""
-    text = row[k].strip() if k < len(row) else ""
+    text = row[k].strip()  # read_csv checked that every row is as wide as the header
     try:
         value = float(text)
     except ValueError:

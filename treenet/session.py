@@ -18,9 +18,8 @@ from .errors import TreenetError
 from .io import check_save_path, load as _load, save as _save
 from .dot import to_dot
 from .names import reserved_names
-from .nodes import Input, NeuralNetNode
-from .ops import Output
-from .parser import Bindings, run_statements
+from .nodes import Input
+from .parser import Bindings, as_network, elements, run_statements
 from .printer import PARAMS, describe, funcify, latex, number
 from .derivative import derivative
 from .gradcheck import gradcheck
@@ -352,14 +351,13 @@ class Session:
         Definition (a `def`)."""
         out = {}
         for name, value in self._bindings.names.items():
-            if isinstance(value, NeuralNetNode):
-                out[name] = value
-            elif hasattr(value, "postfix"):  # the parser's macro
-                out[name] = Definition(value.name, value.params)
-            elif value.items is not None:
-                out[name] = list(value.items)
+            items, net = elements(value), as_network(value)
+            if items is not None:
+                out[name] = items
+            elif net is not None:
+                out[name] = net
             else:
-                out[name] = value.node
+                out[name] = Definition(value.name, value.params)
         return out
 
     @property
@@ -469,12 +467,11 @@ class Session:
             close = difflib.get_close_matches(name, list(self._bindings.names), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise TreenetError(f"{name!r} is not bound{hint}")
-        if hasattr(value, "postfix"):
+        net = as_network(value)
+        if net is None:
             raise TreenetError(f"{name} is a def: call it to make a network, e.g. "
                                f"net = {name}(...)")
-        if not isinstance(value, NeuralNetNode):
-            value = value.node if value.items is None else Output(list(value.items))
-        return value.compile() if value._graph is None else value
+        return net.compile() if net._graph is None else net
 
     def _point_args(self, net, args):
         """(the values `net` reads: those `set`, updated by the x=1 words among `args`; the other

@@ -27,6 +27,16 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped, but TREENET_NO_SKIP=1 forbids skips: {reason}"
 
 
+@pytest.fixture
+def registry():
+    """The op registry; ops declared in a test leave it (and so the language) when it ends."""
+    from treenet.ops import REGISTRY
+    before = dict(REGISTRY)
+    yield REGISTRY
+    REGISTRY.clear()
+    REGISTRY.update(before)
+
+
 def central_difference(f, xs, i, rel=1e-6):
     """(f(x + h e_i) - f(x - h e_i)) / 2h, with h relative to the size of x_i."""
     h = rel * max(1.0, abs(xs[i]))

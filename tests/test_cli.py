@@ -15,7 +15,7 @@ import pytest
 
 import treenet
 from treenet import cli
-from treenet.ops import Operation, REGISTRY
+from treenet.ops import Operation
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -61,14 +61,6 @@ def test_check_prints_the_three_way_table_and_exits_0_when_it_passes():
     # d/dx tanh(xy) = y (1 - tanh(xy)^2) at (0.5, 2)
     assert float(x_row[1]) == pytest.approx(2 * (1 - math.tanh(1.0) ** 2), rel=1e-9)
     assert lines[-1].startswith("ok: 2 variables")
-
-
-@pytest.fixture
-def registry():
-    before = dict(REGISTRY)
-    yield REGISTRY
-    REGISTRY.clear()
-    REGISTRY.update(before)
 
 
 def test_check_exits_1_when_the_backward_pass_is_wrong(capsys, registry):

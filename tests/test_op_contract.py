@@ -13,18 +13,9 @@ import pytest
 import treenet
 from treenet import Input, Operation, TreenetError, parse
 from treenet.errors import MissingRuleError
-from treenet.ops import PRODUCT, POWER, REGISTRY
+from treenet.ops import PRODUCT, POWER
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture
-def registry():
-    """Ops declared in a test leave the registry (and so the language) when it ends."""
-    before = dict(REGISTRY)
-    yield REGISTRY
-    REGISTRY.clear()
-    REGISTRY.update(before)
 
 
 def _softplus_call_only():

@@ -22,7 +22,6 @@ body over `generator.CHUNK` statements is cut into parts that keep the values in
 `v[12]`, so no function is giant; nothing recurses on the graph's depth."""
 
 import math
-
 import re
 
 from .errors import TreenetError

@@ -37,22 +37,19 @@ EXAMPLES = {
 _DEMO_FLAGS = ("--task", "--epochs", "--lr", "--optimizer", "--seed", "--save", "--quiet")
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    pass
-
-
 def parser():
     """The argparse parser of the command."""
     ap = argparse.ArgumentParser(prog="treenet", description=__doc__.split("\n\n")[0],
                                  epilog="run `treenet COMMAND --help` for one command's options "
-                                 "and an example", formatter_class=_Formatter)
+                                 "and an example",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--version", action="version", version=f"treenet {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     commands = {}
     for name, (what, example) in EXAMPLES.items():
         commands[name] = sub.add_parser(name, help=what, description=what[0].upper() + what[1:]
                                         + ".", epilog=f"example:\n  {example}",
-                                        formatter_class=_Formatter)
+                                        formatter_class=argparse.RawDescriptionHelpFormatter)
     for name in ("eval", "grad", "check", "print", "latex", "dot", "derive", "train"):
         _expr(commands[name], seed=name != "train")  # train's --seed is among its options
     for name in ("eval", "grad", "check", "dot"):
@@ -192,7 +189,7 @@ def _out(text):
     try:
         print(text)
         sys.stdout.flush()
-    except BrokenPipeError:
+    except BrokenPipeError:  # an OSError too, but main's own case: the reader left, say nothing
         raise
     except OSError as exc:
         raise _Unwritable(exc.strerror or str(exc)) from exc
@@ -202,9 +199,15 @@ def _drop_stdout():
     """Send what is left in stdout's buffer to /dev/null: Python's flush at exit then has
     nothing to fail on."""
     try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):  # no real file behind it (a test's capture)
         pass
+    finally:
+        os.close(devnull)
 
 
 __all__ = ["main", "parser", "read_network", "EXAMPLES"]

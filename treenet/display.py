@@ -9,7 +9,7 @@ must not change names); the notebook display does, as any use of the network wou
 
 from .ir import IR
 from .nodes import Constant, Input, Leaf, NeuralNetNode, Operation, Parameter, brief
-from .printer import _LATEX, _TEXT, _Printer, latex
+from .printer import fragment, latex
 
 #: the repr's formula is cut to this many characters ("…" marks the cut)
 REPR_LIMIT = 120
@@ -28,7 +28,7 @@ _CUT = Input(name="…")  # stands for the part of a network a preview leaves ou
 def network_repr(net):
     """`<treenet network: sigmoid(p0*x + p1) | inputs x | 2 parameters>`, the formula bounded."""
     try:
-        text, params, inputs, complete = _preview(net, _TEXT, PREVIEW_NODES)
+        text, params, inputs, complete = _preview(net, False, PREVIEW_NODES)
         if len(text) > REPR_LIMIT:
             text = text[:REPR_LIMIT - 1] + "…"
         graph = net._graph
@@ -63,7 +63,7 @@ def repr_latex(net):
     try:
         if len(net.graph) <= LATEX_NODES:
             return f"${latex(net)}$"
-        return f"${_preview(net, _LATEX, PREVIEW_NODES)[0]}$"
+        return f"${_preview(net, True, PREVIEW_NODES)[0]}$"
     except Exception:  # noqa: BLE001 - a repr must never raise (no LaTeX is shown then)
         return None
 
@@ -94,13 +94,12 @@ def repr_mimebundle(net, include=None, exclude=None):
 
 # --- the preview: a bounded walk from the output ---------------------------------------------
 
-def _preview(root, style, limit):
+def _preview(root, as_latex, limit):
     """(formula, parameters met, inputs met, complete) of the first `limit` nodes under `root`
     in reading order; what is left out (and a cycle's way back) prints as "…"."""
     ir, params, inputs, complete = _bounded_ir(root, limit)
     named = all(isinstance(leaf.name, str) for leaf in params)
-    text = _Printer(ir, style, "name" if named else "value", declare=False, sep="; ",
-                    strict=False).render()
+    text = fragment(ir, latex=as_latex, params="name" if named else "value")
     return text, len(params), inputs, complete
 
 

@@ -113,7 +113,7 @@ def save(net, path):
     if hasattr(path, "write"):
         _write_stream(path, text)
     else:
-        write_file(_fspath(path, "save(network, path)"), text)
+        write_file(file_path(path, "save(network, path)"), text)
 
 
 def load(path, seed=None, max_bytes=MAX_FILE_BYTES):
@@ -137,7 +137,7 @@ def load(path, seed=None, max_bytes=MAX_FILE_BYTES):
             what = _shown(name) if name is not None else f"from the {type(path).__name__}"
             raise _too_big(what, max_bytes, name)
     else:
-        name = _fspath(path, "load")
+        name = file_path(path, "load")
         data = _read_file(name, max_bytes)
     if isinstance(data, bytes):
         data = _decode(data, name)
@@ -161,8 +161,9 @@ def _check_round_trip(net, text):
                            f"{_short(read, 120)}")
 
 
-def _fspath(path, call):
-    """`path` as a str (bytes and os.PathLike accepted); anything else is a TreenetError."""
+def file_path(path, call):
+    """`path` as a str (bytes and os.PathLike accepted); anything else, or a path holding a NUL,
+    is a TreenetError that names the function `call`."""
     if isinstance(path, (str, bytes, os.PathLike)):
         path = os.fsdecode(os.fspath(path))
         if "\0" in path:
@@ -212,7 +213,7 @@ def _stream_error(doing, stream, exc):
 def check_save_path(path):
     """Raise the FileError `save(net, path)` would raise for the place itself (a folder, a missing
     folder), so a caller can refuse a bad target before spending time on training."""
-    path = _fspath(path, "save")
+    path = file_path(path, "save")
     _target_folder(path)
     return path
 
@@ -317,4 +318,5 @@ def _decode(data, name):
                          "decoded (save it as UTF-8)", line, column) from exc
 
 
-__all__ = ["save", "load", "dumps", "loads", "MAX_FILE_BYTES"]
+__all__ = ["save", "load", "dumps", "loads", "MAX_FILE_BYTES", "file_path", "check_save_path",
+           "write_file"]

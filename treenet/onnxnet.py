@@ -22,7 +22,7 @@ EvaluationError (log of 0, exp overflowing, division by 0), the model gives -inf
 import os
 
 from .errors import TreenetError
-from .io import _fspath, check_save_path, write_file
+from .io import check_save_path, file_path, write_file
 from .nodes import Input, Parameter, check_network, leaf_float
 
 #: the ONNX operator set the model is written for (default domain)
@@ -55,7 +55,7 @@ def _path(path):
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TreenetError(f"to_onnx(network, path): path is a {type(path).__name__}; expected a "
                            "file path (a str or pathlib.Path), or None for the model only")
-    return check_save_path(_fspath(path, "to_onnx(network, path)"))
+    return check_save_path(file_path(path, "to_onnx(network, path)"))
 
 
 def _import_onnx():

@@ -505,9 +505,23 @@ def _run(program, text, rng):
                 raise ParseError("the program is empty: it needs an expression, the network's "
                                  "output", 1, 1, text) from None
             raise _syntax_error(exc, text) from None
-    if isinstance(root, _Vector):
-        root = root.node if root.items is None else Output(root.items)
-    return root
+    return as_network(root)
+
+
+def as_network(value):
+    """A bound value as the network it stands for: a node as it is, a vector as its
+    vector-valued op (softmax) or as one Output over its elements; None for a `def`."""
+    if isinstance(value, _Def):
+        return None
+    if isinstance(value, _Vector):
+        return value.node if value.items is None else Output(list(value.items))
+    return value
+
+
+def elements(value):
+    """A bound vector's elements (a list of nodes); None for anything else (a node, a def, or a
+    vector given by one vector-valued op)."""
+    return list(value.items) if isinstance(value, _Vector) and value.items is not None else None
 
 
 def needs_more(text):
@@ -808,4 +822,5 @@ def _syntax_error(exc, text):
     return ParseError(message, line, column, text, {_readable(t) for t in exc.expected})
 
 
-__all__ = ["parse", "run_statements", "Bindings", "is_blank", "needs_more", "grammar_path", "Token", "Tree"]
+__all__ = ["parse", "run_statements", "Bindings", "as_network", "elements", "is_blank",
+           "needs_more", "grammar_path", "Token", "Tree"]

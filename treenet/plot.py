@@ -25,7 +25,7 @@ def plot_history(history, path=None):
     lines = axes.plot(epochs, history.loss, color="tab:blue", label=f"loss ({history.loss_name})")
     axes.set_xlabel("epoch")
     axes.set_ylabel(f"loss ({history.loss_name})")
-    if history.loss and min(history.loss) > 0 and max(history.loss) > 100 * min(history.loss):
+    if min(history.loss) > 0 and max(history.loss) > 100 * min(history.loss):
         axes.set_yscale("log")  # a loss falling by orders of magnitude reads best on a log axis
     if history.accuracy:
         right = axes.twinx()

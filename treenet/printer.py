@@ -57,8 +57,17 @@ def latex(root, params="name"):
 def describe(node, limit=160):
     """A short formula for a sub-expression (parameters by name), for error messages. The
     sub-expression is not compiled (that would name its leaves): its IR is built for it."""
-    text = _Printer(build(node), _TEXT, "name", declare=False, sep="; ", strict=False).render()
+    text = fragment(build(node))
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def fragment(ir, latex=False, params="name"):
+    """The formula of any IR (a preview's, a sub-expression's) in one line: statements joined by
+    "; ", no `input` or `p(...)` declarations, and a leaf whose value is not a finite float shown
+    as it is instead of refused: it is read, not parsed back, so it never fails. As LaTeX when
+    `latex`."""
+    style = _LATEX if latex else _TEXT
+    return _Printer(ir, style, params, declare=False, sep="; ", strict=False).render()
 
 
 def check_names(leaves, doing):
@@ -477,4 +486,4 @@ def _flatten(rope):
     return "".join(out)
 
 
-__all__ = ["funcify", "latex", "describe", "number", "check_names", "reading_order", "PARAMS"]
+__all__ = ["funcify", "latex", "describe", "fragment", "number", "check_names", "reading_order", "PARAMS"]

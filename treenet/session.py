@@ -18,9 +18,8 @@ from .errors import TreenetError
 from .io import check_save_path, load as _load, save as _save
 from .dot import to_dot
 from .names import reserved_names
-from .nodes import Input, NeuralNetNode
-from .ops import Output
-from .parser import Bindings, run_statements
+from .nodes import Input
+from .parser import Bindings, as_network, elements, run_statements
 from .printer import PARAMS, describe, funcify, latex, number
 from .derivative import derivative
 from .gradcheck import gradcheck
@@ -72,10 +71,10 @@ def _number(name, text):
     return v
 
 
-def point(inputs, values, require=True, of="the network"):
+def point(inputs, values, require=True, of="the network", advice=""):
     """{input name: float} for the Input nodes `inputs` from `values` (by name, a vector's name
-    with a list). A name that is not an input is an error with a did-you-mean; so is a missing
-    input when `require`."""
+    with a list). A name that is not an input of `of` is an error with a did-you-mean (and
+    `advice`, what to do instead); so is a missing input when `require`."""
     names = {node.name for node in inputs}
     out = {}
     for name, v in values.items():
@@ -86,7 +85,7 @@ def point(inputs, values, require=True, of="the network"):
                 raise TreenetError(f"{name} is one input, not an input vector: give it one "
                                    f"number ({name}=1.5), got {len(v)} values")
             if width == 0:
-                _unknown(name, names, of)
+                _unknown(name, names, of, advice)
             if width != len(v):
                 raise TreenetError(f"{name} is an input vector of {width}: give {width} values, "
                                    f"got {len(v)}")
@@ -94,7 +93,7 @@ def point(inputs, values, require=True, of="the network"):
         elif name in names:
             out[name] = v
         else:
-            _unknown(name, names, of)
+            _unknown(name, names, of, advice)
     missing = [node.name for node in inputs if node.name not in out]
     if require and missing:
         raise TreenetError(f"no value for {_listed(missing)}: give "
@@ -109,12 +108,13 @@ def _vector_width(name, names):
     return k
 
 
-def _unknown(name, names, of):
+def _unknown(name, names, of, advice=""):
     close = [n for n in sorted(names) if n.lower() == name.lower()] or \
         difflib.get_close_matches(name, sorted(names), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     listed = f" (its inputs: {', '.join(sorted(names))})" if names else " (it has no inputs)"
-    raise TreenetError(f"{name!r} is not an input of {of}{hint}{listed}")
+    raise TreenetError(f"{name!r} is not an input of {of}{hint}{listed}"
+                       + (f"; {advice}" if advice else ""))
 
 
 def _listed(names):
@@ -173,6 +173,7 @@ def _table(head, rows):
 
 def check_text(net, values, component=None):
     """(gradcheck's table at `values`, whether it passed)."""
+    _component_seed(net, component)  # the command's own message for a missing component
     report = gradcheck(net, point(net.inputs, values), component=component)
     return str(report), report.ok
 
@@ -251,8 +252,9 @@ def train_text(net, csv_path, options, progress=True):
                     epochs=options.epochs, batch_size=options.batch_size, seed=options.seed,
                     progress=progress and not options.quiet)
     result = evaluate(net, data, loss=options.loss)
-    lines = [f"trained {history.epochs} epoch{'' if history.epochs == 1 else 's'} on {len(data)} rows of {csv_path} "
-             f"({options.optimizer}, lr {number(options.lr)}, batch size {options.batch_size})",
+    epochs = f"{history.epochs} epoch{'' if history.epochs == 1 else 's'}"
+    lines = [f"trained {epochs} on {len(data)} rows of {csv_path} ({options.optimizer}, "
+             f"lr {number(options.lr)}, batch size {options.batch_size})",
              f"loss     {number(result.loss)} ({history.loss_name})"]
     if result.accuracy is not None:
         lines.append(f"accuracy {number(result.accuracy)}")
@@ -288,12 +290,13 @@ COMMANDS = {
     "vars": (":vars", "the bindings, the inputs and their values"),
     "set": (":set x=1 y=2 v=1,2,3", "give inputs values (an expression line then shows its "
             "value)"),
-    "grad": (":grad [NAME] [x=1 ...]", "every gradient of NAME (default: the last expression)"),
-    "check": (":check [NAME] [x=1 ...]", "the gradient check table (autodiff, sympy, finite "
-              "differences)"),
+    "grad": (":grad [NAME] [x=1 ...] [--component K]", "every gradient of NAME (default: the "
+             "last expression; of its component K for a vector)"),
+    "check": (":check [NAME] [x=1 ...] [--component K]", "the gradient check table (autodiff, "
+              "sympy, finite differences)"),
     "print": (":print [NAME] [value|name|p]", "the network as a formula (parameters by value)"),
     "latex": (":latex [NAME]", "the network as LaTeX"),
-    "derive": (":derive [NAME] WRT", "d NAME / d WRT as a formula"),
+    "derive": (":derive [NAME] WRT [--component K]", "d NAME / d WRT as a formula"),
     "dot": (":dot [NAME] [FILE]", "the graph as Graphviz DOT, or drawn into FILE (.svg, .png)"),
     "train": (":train NAME data.csv [--target y --loss bce --epochs 200 --lr 0.1 ...]",
               "train NAME in place on a CSV file (columns named by the header)"),
@@ -348,14 +351,13 @@ class Session:
         Definition (a `def`)."""
         out = {}
         for name, value in self._bindings.names.items():
-            if isinstance(value, NeuralNetNode):
-                out[name] = value
-            elif hasattr(value, "postfix"):  # the parser's macro
-                out[name] = Definition(value.name, value.params)
-            elif value.items is not None:
-                out[name] = list(value.items)
+            items, net = elements(value), as_network(value)
+            if items is not None:
+                out[name] = items
+            elif net is not None:
+                out[name] = net
             else:
-                out[name] = value.node
+                out[name] = Definition(value.name, value.params)
         return out
 
     @property
@@ -398,18 +400,14 @@ class Session:
         name, args = words[0], words[1:]
         if name in ("q", "exit"):
             name = "quit"
-        if name not in COMMANDS:
-            close = difflib.get_close_matches(name, list(COMMANDS), n=1)
-            hint = f"; did you mean :{close[0]}?" if close else ""
-            raise TreenetError(f"unknown command :{name}{hint} (:help lists them)")
+        _check_command(name)
         return getattr(self, "cmd_" + name)(args)
 
     def help(self, command=None):
         """The list of commands, or one command's usage."""
         if command is not None:
             command = command.lstrip(":")
-            if command not in COMMANDS:
-                raise TreenetError(f"no command :{command} (:help lists them)")
+            _check_command(command)
             usage, what = COMMANDS[command]
             return f"{usage}\n    {what}"
         width = max(len(usage) for usage, _ in COMMANDS.values() if len(usage) < 34)
@@ -447,7 +445,7 @@ class Session:
             given = ", ".join(f"{k}={number(v)}" for k, v in self.values.items())
             return given or "no input values set (:set x=1 y=2)"
         values = point(list(self._bindings.inputs.values()), parse_values(args), require=False,
-                       of="the session (name it in a statement first)")
+                       of="the session", advice="an input is named in a statement first")
         self.values.update(values)
         return ", ".join(f"{k}={number(v)}" for k, v in values.items())
 
@@ -469,12 +467,11 @@ class Session:
             close = difflib.get_close_matches(name, list(self._bindings.names), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise TreenetError(f"{name!r} is not bound{hint}")
-        if hasattr(value, "postfix"):
+        net = as_network(value)
+        if net is None:
             raise TreenetError(f"{name} is a def: call it to make a network, e.g. "
                                f"net = {name}(...)")
-        if not isinstance(value, NeuralNetNode):
-            value = value.node if value.items is None else Output(list(value.items))
-        return value.compile() if value._graph is None else value
+        return net.compile() if net._graph is None else net
 
     def _point_args(self, net, args):
         """(the values `net` reads: those `set`, updated by the x=1 words among `args`; the other
@@ -485,16 +482,18 @@ class Session:
         return values, [a for a in args if "=" not in a]
 
     def cmd_grad(self, args):
+        component, args = _component(args)
         net, rest = self._target(args)
         values, rest = self._point_args(net, rest)
         _no_more(rest, "grad")
-        return grad_text(net, values)
+        return grad_text(net, values, component)
 
     def cmd_check(self, args):
+        component, args = _component(args)
         net, rest = self._target(args)
         values, rest = self._point_args(net, rest)
         _no_more(rest, "check")
-        return check_text(net, values)[0]
+        return check_text(net, values, component)[0]
 
     def cmd_print(self, args):
         net, rest = self._target(args, PARAMS)
@@ -510,13 +509,14 @@ class Session:
         return latex_text(net)
 
     def cmd_derive(self, args):
+        component, args = _component(args)
         if len(args) == 2:
             net, wrt = self.network(args[0]), args[1]
         elif len(args) == 1:
             net, wrt = self.network(None), args[0]
         else:
             raise TreenetError("usage: " + COMMANDS["derive"][0])
-        return derive_text(net, wrt)
+        return derive_text(net, wrt, component=component)
 
     def cmd_dot(self, args):
         net, rest = self._target(args)
@@ -599,6 +599,27 @@ def _summary(value, limit=100):
     else:
         text = describe(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _check_command(name):
+    """A TreenetError with a did-you-mean unless `name` is a `:` command."""
+    if name not in COMMANDS:
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+        hint = f"; did you mean :{close[0]}?" if close else ""
+        raise TreenetError(f"unknown command :{name}{hint} (:help lists them)")
+
+
+def _component(args):
+    """(K of a `--component K` among the words, or None; the other words), as the command
+    spells it."""
+    if "--component" not in args:
+        return None, args
+    k = args.index("--component")
+    try:
+        return int(args[k + 1]), args[:k] + args[k + 2:]
+    except (IndexError, ValueError):
+        raise TreenetError("--component needs a whole number K, the component's position "
+                           "(--component 0)") from None
 
 
 def _no_more(rest, command):

@@ -83,13 +83,13 @@ def _column(where, name, header, path, role):
         return where[name]
     close = difflib.get_close_matches(name, header, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise TreenetError(f"{path} has no column {name!r} for the {role}{hint}; its header: "
-                       f"{', '.join(header)}")
+    raise TreenetError(f"{path} has no column {name!r} for the {role}{hint} (its header: "
+                       f"{', '.join(header)})")
 
 
 def _cell(row, k, header, line, path):
     """The number in column k of a row; the error names the row (the file's line) and column."""
-    text = row[k].strip() if k < len(row) else ""
+    text = row[k].strip()  # read_csv checked that every row is as wide as the header
     try:
         value = float(text)
     except ValueError:

@@ -223,3 +223,14 @@ def test_the_readme_picture_is_what_treenet_draws_for_the_readme_example(tmp_pat
     assert shown["tanh"] == "data 0.7071 | grad 1.0000"
     claimed = re.search(r"^neuron +# (<treenet network: .*>)$", block, re.M).group(1)
     assert repr(namespace["neuron"]) == claimed
+
+
+def test_a_path_whose_suffix_is_no_format_is_refused_not_written_as_svg(tmp_path):
+    net = treenet.parse("x*2")
+    with pytest.raises(treenet.TreenetError, match=r"no format \.pgn.*did you mean \.png"):
+        net.draw(tmp_path / "graph.pgn")
+    assert not list(tmp_path.iterdir())
+    assert net.draw(tmp_path / "graph.v2", format="png") == str(tmp_path / "graph.v2")
+    assert (tmp_path / "graph.v2").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert net.draw(tmp_path / "graph").endswith("graph")  # no suffix: the default, svg
+    assert (tmp_path / "graph").read_text().lstrip().startswith("<?xml")

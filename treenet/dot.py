@@ -193,6 +193,13 @@ def _format(path, format):
             return _format(None, suffix)  # refused, as that format is
         if suffix in formats and fmt == "svg":
             fmt = suffix  # draw("graph.png") means a PNG
+        elif suffix and suffix not in formats and fmt == "svg":
+            # an SVG under a name that says otherwise (a.jpgg, graph.v2) would be a surprise
+            close = difflib.get_close_matches(suffix, sorted(formats), n=1)
+            hint = f"did you mean .{close[0]}? " if close else ""
+            raise TreenetError(f"draw: Graphviz has no format .{suffix} (from the path "
+                               f"{os.fspath(path)!r}); {hint}Give the path a suffix such as "
+                               ".svg, .png or .pdf, or the format, e.g. format=\"png\"")
         elif suffix in formats and suffix != fmt:
             raise TreenetError(f"draw: the path {os.fspath(path)!r} ends in .{suffix}, but the "
                                f"format is {format!r}; give one that agrees")

@@ -14,7 +14,7 @@ import threading
 import weakref
 
 from .errors import DomainError, EvaluationError, TreenetError
-from .ir import build, name_leaves
+from .ir import build, name_leaves, parameter_needs
 from .nodes import Operation, as_float, brief, leaf_float
 from .printer import describe
 
@@ -50,6 +50,7 @@ class Graph:
         # one graph's predict or backward never sees another thread's half-written state
         self._lock = threading.RLock()
         self._vectors = None
+        self._training_needs = None
 
     def _prepare(self):
         """The engine's own per-node tables, made on its first run, not at compile: a network only
@@ -233,15 +234,24 @@ class Graph:
         return list(out) if self.vector_output else out  # a copy: the caller may change it
 
     # --- backward ---------------------------------------------------------------------------------
-    def backward(self, d=1.0):
-        """Accumulate d * d(output)/d(leaf) into each input's and parameter's `.grad`."""
+    def backward(self, d=1.0, inputs=True):
+        """Accumulate d * d(output)/d(leaf) into each parameter's `.grad`, and each input's
+        unless `inputs` is False (what training needs: only the nodes above a parameter are
+        differentiated and checked). A graph with `on_backward` hooks differentiates all."""
         with self._lock:
-            self._backward(d)
+            self._backward(d, inputs)
 
-    def _backward(self, d):
+    def training_needs(self):
+        """`ir.parameter_needs` of this graph, found once."""
+        if self._training_needs is None:
+            self._training_needs = parameter_needs(self.ir)
+        return self._training_needs
+
+    def _backward(self, d, inputs=True):
         seed = self._seed(d)
         self._forward()
-        vals, nodes, children, needs = self._values, self.nodes, self.children, self.needs_grad
+        vals, nodes, children = self._values, self.nodes, self.children
+        needs = self.needs_grad if inputs or self._hooked else self.training_needs()
         last = len(nodes) - 1
         adj = [0.0] * len(nodes)
         adj[last] = seed

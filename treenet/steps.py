@@ -117,8 +117,10 @@ def _builtin(loss):
 
 
 def _generator_for(graph, target, **options):
+    # a training step differentiates only what is above a parameter, as the engine's
+    # backward(inputs=False) does in train: the same numbers checked, the same errors
     try:
-        return _generator._Generator(graph, target, **options)
+        return _generator._Generator(graph, target, inputs=False, **options)
     except TreenetError:
         raise _NoCode from None
 

@@ -323,7 +323,7 @@ class _Sample:
         if bad:
             raise _Stop(f"{dwhat} is {d!r}", dwhere)
         try:
-            graph.backward(d)
+            graph.backward(d, inputs=False)  # a step needs no input's gradient
         except EvaluationError as exc:
             raise _Stop(_reason(exc), exc.expression) from None
         except Exception as exc:  # noqa: BLE001 - only a user's on_backward hook gets here

@@ -1,0 +1,52 @@
+"""The code-generation issue's speed items (issue 9) that change what is computed: each test pins
+what a change may not alter, or counts the work it saves. Speed itself is measured by hand
+(benchmarks/bench.py), never asserted here."""
+
+import treenet
+from treenet import steps
+from treenet.graph import Graph
+
+BACKENDS = ("interpreted", "python", "numpy")
+
+
+def _train(net, start, backend, data, **kw):
+    for q, v in zip(net.parameters, start):
+        q.value = v
+    history = treenet.train(net, data, loss="mse", progress=False, backend=backend, **kw)
+    return [q.value for q in net.parameters], history.loss
+
+
+def test_training_computes_no_input_gradient_so_an_overflowing_input_share_trains_on():
+    # sample 1: x's share d*p = 3 * 1.5e308 overflows, p's share and the step are finite. A step
+    # needs only the parameters' gradients, on every backend: training goes on, equally
+    net = treenet.parse("p(1.5e308)*x")
+    data = [([0.0], 0.0), ([1e-308], 0.0), ([0.0], 0.0)]
+    start = [q.value for q in net.parameters]
+    want = _train(net, start, "interpreted", data, lr=0.1, epochs=2, shuffle=False)
+    for backend in BACKENDS:
+        assert _train(net, start, backend, data, lr=0.1, epochs=2, shuffle=False) == want
+    x = net.inputs[0]
+    assert x.grad == 0.0  # never computed
+
+
+def test_backward_without_inputs_differentiates_only_the_nodes_above_a_parameter():
+    net = treenet.parse("tanh(p(0.5)*x + exp(x*y))")  # exp(x*y) holds no parameter
+    graph = net.graph
+    graph.predict([0.3, 0.4])
+    graph.backward(inputs=False)
+    assert [i.grad for i in net.inputs] == [0.0, 0.0]
+    assert sum(graph.training_needs()) == len(graph.nodes) - 4  # not x, y, x*y, exp(x*y)
+    p_grad = net.parameters[0].grad
+    graph.zero_grad()
+    graph.backward()
+    assert net.parameters[0].grad == p_grad and net.inputs[1].grad != 0.0
+
+
+def test_the_generated_training_step_reads_no_input_gradient():
+    net = treenet.parse("sigmoid(p*relu(p*x + p*y + p) + p)", seed=0)
+    data = [([0.5, -0.25], 1.0), ([-1.0, 0.75], 0.0)] * 60
+    for backend, batch in (("python", 1), ("numpy", len(data))):
+        treenet.train(net, data, loss="bce", lr=0.1, epochs=1, batch_size=batch,
+                      progress=False, backend=backend)
+    sources = [source for source, _ in steps._CODE.values()]
+    assert sources and not any("g_x" in source for source in sources)

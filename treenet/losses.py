@@ -63,10 +63,14 @@ class Loss:
     def code(self, fused):
         """Python lines computing, for one sample of a scalar output, the loss `l` and its
         derivative `dl` by `{z}` (the output, or the logits when `fused`) from the target `{t}`
-        (a float), and an expression for whether it is classified right (or None): the same
+        (a float), and an expression for whether it is classified right (or None), which may
+        read `{c}`, the target's class as `code_class` finds it once per data set: the same
         floating-point operations as `value` and `derivative`. None: no code (the generated step
         calls the methods instead)."""
         return None
+
+    #: the target's class for `code`'s hit expression (`{c}`), a function of the target
+    code_class = None
 
     def batch(self, targets, z, fused, check=True):
         """(losses, derivatives, hits or None) as arrays over a batch (numpy arrays of the
@@ -245,12 +249,17 @@ class BCE(Loss):
                     "    e = math.exp({z})",
                     "    l = 0.0 - {t} * {z} + math.log1p(e)",
                     "    s = e / (1.0 + e)",
-                    "dl = s - {t}"], "(s >= 0.5) == ({t} >= 0.5)"
+                    "dl = s - {t}"], "(s >= 0.5) == {c}"
         low, high = repr(EPS), repr(1.0 - EPS)
         return [f"y = {low} if {low} > {{z}} else {{z}}",  # min(max(z, EPS), 1 - EPS)
                 f"y = {high} if {high} < y else y",
                 "l = -{t} * math.log(y) - (1.0 - {t}) * math.log1p(-y)",
-                "dl = (y - {t}) / (y * (1.0 - y))"], "({z} >= 0.5) == ({t} >= 0.5)"
+                "dl = (y - {t}) / (y * (1.0 - y))"], "({z} >= 0.5) == {c}"
+
+    @staticmethod
+    def code_class(target):
+        """Whether a target counts as class 1 (what `correct` compares the prediction with)."""
+        return target >= 0.5
 
     def batch_code(self, fused):
         if not fused:
@@ -333,6 +342,8 @@ class CrossEntropy(Loss):
 
     def code(self, fused):
         return BCE.code(self, fused)  # a scalar output is binary: the same as BCE
+
+    code_class = BCE.code_class
 
     def batch(self, targets, z, fused, check=True):
         import numpy as np

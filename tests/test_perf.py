@@ -2,8 +2,12 @@
 what a change may not alter, or counts the work it saves. Speed itself is measured by hand
 (benchmarks/bench.py), never asserted here."""
 
+import pytest
+
 import treenet
 from treenet import steps
+from treenet.errors import EvaluationError
+from treenet.printer import describe
 from treenet.graph import Graph
 
 BACKENDS = ("interpreted", "python", "numpy")
@@ -50,3 +54,27 @@ def test_the_generated_training_step_reads_no_input_gradient():
                       progress=False, backend=backend)
     sources = [source for source, _ in steps._CODE.values()]
     assert sources and not any("g_x" in source for source in sources)
+
+
+def test_a_clean_backward_calls_each_rule_once_and_a_failing_one_names_the_share():
+    calls = []
+
+    class Twice(treenet.ops.Tanh):
+        def partials(self, xs, out):
+            calls.append(xs[0])
+            return [8.0 * (1.0 - out * out)]
+
+    x, p = treenet.Input(name="x"), treenet.Parameter(1.0, name="p")
+    net = Twice([treenet.Multiply([p, x])])
+    net.compile()
+    net.predict([1.0])
+    net.backward()
+    assert len(calls) == 1  # the quick loop found nothing wrong: no second, checked pass
+    assert net.parameters[0].grad == 8.0 * (1.0 - net.value ** 2)
+    net.zero_grad()
+    with pytest.raises(EvaluationError) as info:
+        net.backward(1e308)  # Twice's share overflows to inf: the product's adjoint shows it
+    # the checked loop ran after the quick one and blamed the share where it was made
+    assert len(calls) == 3 and "infinite or NaN derivative" in str(info.value)
+    assert info.value.expression == describe(net)
+    assert net.parameters[0].grad == 0.0  # nothing was written

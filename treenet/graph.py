@@ -9,7 +9,9 @@ no recursion, so depth is limited by memory only."""
 from collections.abc import Iterable, Mapping, Set as AbstractSet
 import difflib
 import itertools
+from itertools import islice
 import math
+from operator import attrgetter
 import threading
 import weakref
 
@@ -51,6 +53,7 @@ class Graph:
         self._lock = threading.RLock()
         self._vectors = None
         self._training_needs = None
+        self._plans = {}  # needs mask -> backward's steps, made on first use
 
     def _prepare(self):
         """The engine's own per-node tables, made on its first run, not at compile: a network only
@@ -180,7 +183,7 @@ class Graph:
         if self._steps is None:
             self._prepare()
         self._ran = next(_clock)
-        snapshot = [leaf.value for leaf in self._leaf_nodes]
+        snapshot = list(map(_VALUE, self._leaf_nodes))
         if self._values is not None and snapshot == self._snapshot and (
                 0.0 not in snapshot or _same_zeros(snapshot, self._snapshot)):
             return self._result()
@@ -194,9 +197,10 @@ class Graph:
         if self.vector_output:
             steps = steps[:-1]
         i = v = None
+        value = vals.__getitem__
         try:
             for i, compute, kids in steps:
-                xs = [vals[j] for j in kids]
+                xs = list(map(value, kids))  # (a list: an op may expect one)
                 try:
                     v = compute(xs)
                 except Exception as exc:
@@ -250,26 +254,112 @@ class Graph:
     def _backward(self, d, inputs=True):
         seed = self._seed(d)
         self._forward()
-        vals, nodes, children = self._values, self.nodes, self.children
         needs = self.needs_grad if inputs or self._hooked else self.training_needs()
+        plan = self._plans.get(needs)
+        if plan is None:
+            plan = self._plans[needs] = self._plan(needs)
+        steps, leaves, leaf_nodes = plan
+        adj = self._quick_adjoints(steps, needs, leaves, seed)
+        if adj is None:
+            # a rule raised or a derivative is not finite (or a sum overflowed: a false alarm):
+            # the checked loop, from the start, raises what and where, or finishes the job
+            self._checked_backward(steps, needs, seed)
+            return
+        for leaf, g in zip(leaf_nodes, map(adj.__getitem__, leaves)):
+            leaf.grad += g
+        self._finish_backward(adj)
+
+    def _quick_adjoints(self, steps, needs, leaves, seed):
+        """Every node's adjoint, or None when anything is off: the checked loop's numbers
+        (the same products and sums, in its order) without its checks of each share. Each
+        share is summed into its node's adjoint, which is checked (an op's when it is reached,
+        the leaves' at the end as one sum), so a share that is not finite, or a rule that
+        raises, is seen; nothing is written, so the checked loop can run instead."""
+        vals = self._values
+        value = vals.__getitem__
+        adj = [0.0] * len(vals)
+        adj[-1] = seed
+        first = 0
+        try:
+            if self.vector_output and steps and steps[0][0] == len(vals) - 1:
+                first = 1  # the output's adjoint is a list, checked by _seed
+                i, rule, from_partials, kids, every = steps[0]
+                xs = list(map(value, kids))
+                shares = [seed * p for p in rule(xs, vals[i])] if from_partials \
+                    else rule(xs, vals[i], seed)
+                for j, gj in zip(kids, shares):
+                    if needs[j]:
+                        adj[j] += gj
+            for i, rule, from_partials, kids, every in islice(steps, first, None):
+                g = adj[i]
+                if g == 0.0:
+                    continue  # nothing flows down this branch (a dead relu, say)
+                if g - g != 0:
+                    return None
+                if from_partials:  # the default vjp's products, g * partial, taken here
+                    shares = rule(list(map(value, kids)), vals[i])
+                    if every:
+                        for j, p in zip(kids, shares):
+                            adj[j] += g * p
+                    else:
+                        for j, p in zip(kids, shares):
+                            gj = g * p
+                            if needs[j]:
+                                adj[j] += gj
+                else:
+                    shares = rule(list(map(value, kids)), vals[i], g)
+                    if every:
+                        for j, gj in zip(kids, shares):
+                            adj[j] += gj
+                    else:
+                        for j, gj in zip(kids, shares):
+                            if needs[j]:
+                                adj[j] += gj
+            total = sum(map(adj.__getitem__, leaves))
+            if total - total != 0:
+                return None
+        except Exception:  # noqa: BLE001 - the checked loop raises it, and says where
+            return None
+        return adj
+
+    def _checked_backward(self, steps, needs, seed):
+        """The engine's backward with every share checked as it is made: the first derivative
+        that is not finite, or a rule that fails, raises an EvaluationError naming its node."""
+        vals, nodes = self._values, self.nodes
         last = len(nodes) - 1
         adj = [0.0] * len(nodes)
         adj[last] = seed
+        value = vals.__getitem__
+        first = 0
         i = grads = None
         try:
-            for i in reversed(self.op_indices):
-                g = adj[i]
-                if not needs[i]:
-                    continue
-                if i != last or not self.vector_output:
-                    if g == 0.0:
-                        continue  # nothing flows down this branch (a dead relu, say)
-                    if g - g != 0:
-                        raise self._error(i, "infinite or NaN derivative")
-                kids = children[i]
-                xs = [vals[j] for j in kids]
+            if self.vector_output and steps and steps[0][0] == last:
+                # the output's adjoint is the list of upstream derivatives, checked by _seed
+                first = 1
+                i, rule, from_partials, kids, _ = steps[0]
+                xs = list(map(value, kids))
                 try:
-                    grads = nodes[i].vjp(xs, vals[i], g)
+                    grads = [seed * p for p in rule(xs, vals[i])] if from_partials \
+                        else rule(xs, vals[i], seed)
+                except Exception as exc:
+                    raise self._rule_error(i, _derivative_rule(nodes[i]), exc, xs) \
+                        from _cause(exc)
+                for j, gj in zip(kids, grads):
+                    if needs[j]:
+                        if gj - gj != 0:
+                            raise self._error(i, "infinite or NaN derivative")
+                        adj[j] += gj
+            for i, rule, from_partials, kids, _ in islice(steps, first, None):
+                g = adj[i]
+                if g == 0.0:
+                    continue
+                if g - g != 0:
+                    raise self._error(i, "infinite or NaN derivative")
+                xs = list(map(value, kids))
+                try:
+                    # the default vjp's own products, without its call
+                    grads = [g * p for p in rule(xs, vals[i])] if from_partials \
+                        else rule(xs, vals[i], g)
                 except Exception as exc:
                     raise self._rule_error(i, _derivative_rule(nodes[i]), exc, xs) \
                         from _cause(exc)
@@ -290,9 +380,31 @@ class Graph:
                 if g - g != 0:
                     raise self._error(i, "infinite or NaN derivative")
                 nodes[i].grad += g
+        self._finish_backward(adj)
+
+    def _finish_backward(self, adj):
         self._adjoints = adj
+        nodes = self.nodes
         for i in self._hooked:
             nodes[i].on_backward(adj[i])
+
+    def _plan(self, needs):
+        """What backward walks for the nodes `needs` marks: (its steps, output first, each
+        (position, the op's rule, whether that is `partials` (the default vjp, whose products
+        with g backward takes itself), children, whether every child needs a derivative);
+        the positions of the leaves that need one; those leaves)."""
+        nodes, children = self.nodes, self.children
+        steps = []
+        for i in reversed(self.op_indices):
+            if needs[i]:
+                node, kids = nodes[i], children[i]
+                every = all(map(needs.__getitem__, kids))
+                if type(node).vjp is _DEFAULT_VJP:
+                    steps.append((i, node.partials, True, kids, every))
+                else:
+                    steps.append((i, node.vjp, False, kids, every))
+        leaves = [i for i in self.leaf_indices if needs[i]]
+        return steps, leaves, [nodes[i] for i in leaves]
 
     def _seed(self, d):
         if not self.vector_output:
@@ -319,8 +431,8 @@ class Graph:
 
     def zero_grad(self):
         with self._lock:
-            for i in self.leaf_indices:
-                self.nodes[i].grad = 0.0
+            for leaf in map(self.nodes.__getitem__, self.leaf_indices):
+                leaf.grad = 0.0
             self._adjoints = None
 
     # --- errors ---------------------------------------------------------------------------------
@@ -358,6 +470,7 @@ def _cause(exc):
 
 
 _DEFAULT_VJP = Operation.vjp
+_VALUE = attrgetter("value")
 
 
 def _derivative_rule(node):

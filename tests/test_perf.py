@@ -78,3 +78,20 @@ def test_a_clean_backward_calls_each_rule_once_and_a_failing_one_names_the_share
     assert len(calls) == 3 and "infinite or NaN derivative" in str(info.value)
     assert info.value.expression == describe(net)
     assert net.parameters[0].grad == 0.0  # nothing was written
+
+
+def test_a_loss_subclass_with_its_own_target_check_still_checks_every_target():
+    # train checks the common rows in a few bulk passes, but only for the built-in losses' own
+    # check_target: a stricter one of a subclass runs on each target
+    class Strict(treenet.losses.BCE):
+        def check_target(self, target, width):
+            if target not in (0.0, 1.0):
+                raise treenet.TreenetError(f"0 or 1 only, got {target}")
+
+    net = treenet.parse("sigmoid(p*x)")
+    data = [([0.5], 1.0), ([0.25], 0.5)]
+    with pytest.raises(treenet.TreenetError, match=r"data\[1\]: 0 or 1 only"):
+        treenet.train(net, data, loss=Strict(), epochs=1, progress=False)
+    assert treenet.losses.bce.targets_ok([t for _, t in data], None)
+    assert not treenet.losses.bce.targets_ok([1.0, float("nan")], None)
+    assert not treenet.losses.bce.targets_ok([1.0, 1.5], None)

@@ -777,7 +777,7 @@ class _Generator:
         out = [S(f"h_L{L} = " + fill(value, [f"z_L{L}"], xp=self.xp), [f"h_L{L}"], [f"z_L{L}"])]
         if not getattr(op, "code_passes_non_finite", False):
             # per sample (predict names the samples); a training step needs only one number
-            total = f"z_L{L}.sum()" if self.flat else f"z_L{L}.sum(axis=1)"
+            total = f"np.add.reduce(z_L{L}, None)" if self.flat else f"z_L{L}.sum(axis=1)"
             out.append(S(f"zs_L{L} = {total}", [f"zs_L{L}"], [f"z_L{L}"]))
             guard.add([f"zs_L{L}"])
         return out
@@ -951,7 +951,7 @@ class _Generator:
         for k, q in enumerate(graph.parameters):
             g = have.get(id(q))
             if g is not None and graph.index[id(q)] not in self.layer_grad:
-                scalars[k] = g if g in summed else f"{g}.sum()"
+                scalars[k] = g if g in summed else f"np.add.reduce({g}, None)"
         if self.layers:
             grads = [f"G = np.zeros({len(graph.parameters)})"]
             for L in range(len(self.layers)):

@@ -750,8 +750,11 @@ class _NumpySteps:
         self.X = np.ascontiguousarray(X[:, cols])
         width = len(graph.output.children) if graph.vector_output else None
         raw = [t for _, t in data]
-        self.T = np.array([_losses._scalar(t) for t in raw] if width is None else
-                          [_losses._as_vector(t, width) for t in raw], dtype=float)
+        if width is None and _FLOAT.issuperset(map(type, raw)):
+            self.T = np.array(raw, dtype=float)  # floats (finite: train checked them)
+        else:
+            self.T = np.array([_losses._scalar(t) for t in raw] if width is None else
+                              [_losses._as_vector(t, width) for t in raw], dtype=float)
         fused = activation is not None
         # the loss inlined (scalar outputs), with its targets prepared once
         self.loss_code = None if width is not None else loss.batch_code(fused)
@@ -794,15 +797,16 @@ class _NumpySteps:
         if self.loss_code is not None:
             body += [line.format(z="zb", t="t", th="th") for line in self.loss_code[0]]
         else:
-            body += ["l, dl, hit = _loss(t, zb, _fused, False)", "lt = l.sum()",
+            body += ["l, dl, hit = _loss(t, zb, _fused, False)", "lt = np.add.reduce(l, None)",
                      "hits = -1 if hit is None else int(np.count_nonzero(hit))"]
         body += ["d = dl * sc"] + backward
         # the optimizer's own lines, element-wise over the vectors (its math, numpy's)
         as_array = lambda line: re.sub(r"\bmath\.", "np.", line.format(**fields))  # noqa: E731
         body += [as_array(line) for line in prelude + per_param]
-        checks = ["lt"] + ([] if self.loss_code is not None else ["dl.sum()"])  # see batch_code
-        checks += ["new.sum()"] + [f"nm_{part}.sum()" for part in self.memory]
-        checks += [f"({as_array(e)}).sum()" for e in extra]
+        checks = ["lt"] + ([] if self.loss_code is not None else ["np.add.reduce(dl, None)"])  # see batch_code
+        checks += ["np.add.reduce(new, None)"] + [f"np.add.reduce(nm_{part}, None)"
+                                                   for part in self.memory]
+        checks += [f"np.add.reduce({as_array(e)}, None)" for e in extra]
         if checked:  # (an array, or a number when no checked value depends on an input)
             checks.append("np.add.reduce(check, None)")
         body += ["c = " + " + ".join(checks),

@@ -95,3 +95,18 @@ def test_a_loss_subclass_with_its_own_target_check_still_checks_every_target():
     assert treenet.losses.bce.targets_ok([t for _, t in data], None)
     assert not treenet.losses.bce.targets_ok([1.0, float("nan")], None)
     assert not treenet.losses.bce.targets_ok([1.0, 1.5], None)
+
+
+def test_a_rule_with_fewer_shares_than_children_gives_what_it_gave_before():
+    # the quick loop unrolls one and two children; a rule that returns fewer shares (the
+    # engine zips them with the children) falls to the checked loop, which gives the same
+    class Half(treenet.ops.Multiply):
+        def partials(self, xs, out):
+            return [xs[1]]  # only the first child's
+
+    p, q = treenet.Parameter(3.0, name="p"), treenet.Parameter(5.0, name="q")
+    net = Half([p, q])
+    net.compile()
+    net.predict([])
+    net.backward()
+    assert (p.grad, q.grad) == (5.0, 0.0)

@@ -296,7 +296,25 @@ class Graph:
                     continue  # nothing flows down this branch (a dead relu, say)
                 if g - g != 0:
                     return None
-                if from_partials:  # the default vjp's products, g * partial, taken here
+                if every == 2:  # the common shapes unrolled: two children, or one
+                    a, b = kids
+                    if from_partials:  # the default vjp's products, g * partial, taken here
+                        pa, pb = rule([vals[a], vals[b]], vals[i])
+                        adj[a] += g * pa
+                        adj[b] += g * pb
+                    else:
+                        ga, gb = rule([vals[a], vals[b]], vals[i], g)
+                        adj[a] += ga
+                        adj[b] += gb
+                elif every == 1:
+                    a, = kids
+                    if from_partials:
+                        pa, = rule([vals[a]], vals[i])
+                        adj[a] += g * pa
+                    else:
+                        ga, = rule([vals[a]], vals[i], g)
+                        adj[a] += ga
+                elif from_partials:
                     shares = rule(list(map(value, kids)), vals[i])
                     if every:
                         for j, p in zip(kids, shares):
@@ -391,14 +409,17 @@ class Graph:
     def _plan(self, needs):
         """What backward walks for the nodes `needs` marks: (its steps, output first, each
         (position, the op's rule, whether that is `partials` (the default vjp, whose products
-        with g backward takes itself), children, whether every child needs a derivative);
+        with g backward takes itself), children, whether every child needs a derivative: 0
+        if not, else 1 or 2 (how many: the quick loop's unrolled shapes) or 3 (more, or none));
         the positions of the leaves that need one; those leaves)."""
         nodes, children = self.nodes, self.children
         steps = []
         for i in reversed(self.op_indices):
             if needs[i]:
                 node, kids = nodes[i], children[i]
-                every = all(map(needs.__getitem__, kids))
+                every = 0  # not every child needs a derivative
+                if all(map(needs.__getitem__, kids)):
+                    every = len(kids) if 1 <= len(kids) <= 2 else 3
                 if type(node).vjp is _DEFAULT_VJP:
                     steps.append((i, node.partials, True, kids, every))
                 else:
@@ -431,7 +452,10 @@ class Graph:
 
     def zero_grad(self):
         with self._lock:
-            for leaf in map(self.nodes.__getitem__, self.leaf_indices):
+            leaves = self._leaf_nodes
+            if leaves is None:
+                leaves = map(self.nodes.__getitem__, self.leaf_indices)
+            for leaf in leaves:
                 leaf.grad = 0.0
             self._adjoints = None
 

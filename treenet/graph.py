@@ -6,6 +6,7 @@ The structure is `treenet.ir.IR`, built once per compile and shared with every o
 run-time state beside it. Forward and backward are loops over that order, with no per-op code and
 no recursion, so depth is limited by memory only."""
 
+from collections import deque
 from collections.abc import Iterable, Mapping, Set as AbstractSet
 import difflib
 import itertools
@@ -44,7 +45,7 @@ class Graph:
         self.vector_output = bool(structure.vector)
         self._hooked = structure.hooked
         self._leaf_nodes = None
-        self._steps = None  # the forward loop's (position, rule, children), made on first run
+        self._steps = None  # forward's (position, rule, children, how many), made on first run
         self._values = None
         self._adjoints = None
         self._snapshot = None
@@ -61,7 +62,8 @@ class Graph:
         nodes = self.nodes
         self._leaf_nodes = [nodes[i] for i in self.leaf_indices]
         children = self.children
-        self._steps = [(i, nodes[i].compute, children[i]) for i in self.op_indices]
+        self._steps = [(i, nodes[i].compute, children[i], len(children[i]))
+                       for i in self.op_indices]
         # each op node reports the live graph that ran over it last (see Operation.value); the
         # references are weak, so a dropped graph is not kept alive by its nodes. Dead ones are
         # swept when a node's list doubles: O(1) per node, even when hundreds of graphs share it
@@ -191,16 +193,22 @@ class Graph:
         if not _all_floats(snapshot):
             snapshot = self._checked(snapshot)
         vals = [None] * len(self.nodes)
-        for i, v in zip(self.leaf_indices, snapshot):
-            vals[i] = v
+        deque(map(vals.__setitem__, self.leaf_indices, snapshot), 0)  # a loop in C
         steps = self._steps
         if self.vector_output:
             steps = steps[:-1]
         i = v = None
         value = vals.__getitem__
         try:
-            for i, compute, kids in steps:
-                xs = list(map(value, kids))  # (a list: an op may expect one)
+            for i, compute, kids, n in steps:
+                # a list (an op may expect one), made without a call for one or two children
+                if n == 2:
+                    a, b = kids
+                    xs = [vals[a], vals[b]]
+                elif n == 1:
+                    xs = [vals[kids[0]]]
+                else:
+                    xs = list(map(value, kids))
                 try:
                     v = compute(xs)
                 except Exception as exc:
@@ -209,7 +217,7 @@ class Graph:
                     raise self._error(i, _non_finite(xs))
                 vals[i] = v
             if self.vector_output:
-                i, compute, kids = self._steps[-1]
+                i, compute, kids, _ = self._steps[-1]
                 xs = [vals[j] for j in kids]
                 try:
                     v = compute(xs)

@@ -110,3 +110,17 @@ def test_a_rule_with_fewer_shares_than_children_gives_what_it_gave_before():
     net.predict([])
     net.backward()
     assert (p.grad, q.grad) == (5.0, 0.0)
+
+
+def test_a_long_chain_of_sums_inlined_into_one_line_still_compiles():
+    # each sum is read once: written into its one use, unbounded, 400 nested parentheses
+    # would pass Python's parser limit; the inlining stops a few levels deep
+    program = "input x\nh0 = x*p(0.001)\n" + "\n".join(
+        f"h{k} = h{k - 1} + p(0.001)" for k in range(1, 400)) + "\nh399"
+    data = [([0.1 * k], 0.5) for k in range(5)]
+    got = {}
+    for backend in ("python", "interpreted"):
+        net = treenet.parse(program)
+        treenet.train(net, data, lr=0.01, epochs=2, seed=1, progress=False, backend=backend)
+        got[backend] = [q.value for q in net.parameters]
+    assert got["python"] == got["interpreted"]

@@ -5,7 +5,9 @@ each sample's forward pass, loss, backward pass and, at the end of each batch, t
 update, with the parameters and the optimizer's memory in local variables. It is built from the
 generator's straight-line lines for one sample (`generator._Generator.sample_step`), the loss's
 lines (`Loss.code`, for scalar outputs; other losses are called as methods) and the optimizer's
-(`Optimizer.code`; an optimizer without code has its `rule` called). The parameters are read
+(`Optimizer.code`; an optimizer without code has its `rule` called); a temporary of + - * read
+once is written into its one use (`_inline`), and a classification hit reads the target's class,
+found once per data set (`Loss.code_class`). The parameters are read
 from the nodes when the function starts and written back when it returns, with the values of the
 last step that completed. The floating-point operations are the engine's, in its order, so the
 parameters come out as the interpreted engine's, bit for bit (the optimizer's memory included).
@@ -27,6 +29,9 @@ is not built in, or an optimizer without code, runs batches the older way (`_Num
 generated forward, the loss's methods, value_and_grad, the optimizer's own `step`). Either way
 it agrees with the engine to rounding (numpy and BLAS sum in another order, and numpy's exp, log
 and tanh may differ in the last bit).
+
+Both differentiate only the nodes above a parameter, as the engine does in train
+(`Graph.backward(inputs=False)`): a step needs no input's gradient.
 
 Errors. The generated code checks what the engine checks (every value and gradient finite, the
 loss, the step) but does not say what went wrong: when a number fails in a batch (not finite,
@@ -512,6 +517,7 @@ def _propagate_copies(lines):
     return out, alias
 
 
+_INLINE_DEPTH = 4
 _TEMPORARY = re.compile(r"v\d+|g_\w+|check")  # the generator's per-sample names
 _DEF = re.compile(r"([A-Za-z_]\w*) = (.*)")
 # + - * of names and numbers cannot raise, and give the same float wherever they are evaluated
@@ -535,7 +541,7 @@ def _inline(lines):
                 rhs = code[m.end():]
         for name in _NAME.findall(rhs):
             used.setdefault(name, []).append(k)
-    chosen = {}  # name -> (its use's line, {name it reads: from which line it must hold})
+    chosen = {}  # name -> (its use's line, {name it reads: from which line it must hold}, depth)
     for k, code in enumerate(codes):
         m = _DEF.fullmatch(code)
         if not m or not _TEMPORARY.fullmatch(m.group(1)):
@@ -545,17 +551,19 @@ def _inline(lines):
         if assigned[name] != [k] or len(uses) != 1 or uses[0] <= k or \
                 not _PURE.fullmatch(expr) or _IMPURE.search(expr):
             continue
-        reads = {}
+        reads, depth = {}, 1
         for r in _NAME.findall(expr):
             if r in chosen:
                 for rr, start in chosen[r][1].items():
                     reads[rr] = min(start, reads.get(rr, start))
+                depth = max(depth, chosen[r][2] + 1)
             elif not r[0].isdigit():
                 reads[r] = min(k, reads.get(r, k))
         end = uses[0]
-        if all(not (start < a < end) for r, start in reads.items()
-               for a in assigned.get(r, ())):
-            chosen[name] = (end, reads)
+        # a few levels: a chain of sums nested a thousand deep would not compile
+        if depth <= _INLINE_DEPTH and all(not (start < a < end) for r, start in reads.items()
+                                          for a in assigned.get(r, ())):
+            chosen[name] = (end, reads, depth)
     if not chosen:
         return list(lines)
     texts = {}

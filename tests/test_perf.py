@@ -124,3 +124,18 @@ def test_a_long_chain_of_sums_inlined_into_one_line_still_compiles():
         treenet.train(net, data, lr=0.01, epochs=2, seed=1, progress=False, backend=backend)
         got[backend] = [q.value for q in net.parameters]
     assert got["python"] == got["interpreted"]
+
+
+def test_cross_entropy_on_one_output_reads_the_targets_class_as_bce_does():
+    # the python epoch finds each target's class once (Loss.code_class), for every loss whose
+    # code counts hits: cross_entropy on a scalar output is bce's code
+    net = treenet.parse("sigmoid(p*x + p)", seed=1)
+    data = [([0.1 * k], float(k % 2)) for k in range(20)]
+    got = {}
+    for backend in ("python", "interpreted"):
+        for q in net.parameters:
+            q.value = 0.3
+        history = treenet.train(net, data, loss="cross_entropy", epochs=3, shuffle=False,
+                                progress=False, backend=backend)
+        got[backend] = ([q.value for q in net.parameters], history.accuracy)
+    assert got["python"] == got["interpreted"]

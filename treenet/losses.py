@@ -361,7 +361,7 @@ class CrossEntropy(Loss):
     def code(self, fused):
         return BCE.code(self, fused)  # a scalar output is binary: the same as BCE
 
-    code_class = BCE.code_class
+    code_class = staticmethod(BCE.code_class)
 
     def batch(self, targets, z, fused, check=True):
         import numpy as np

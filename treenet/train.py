@@ -14,8 +14,8 @@ a number, becomes a TrainingError naming the (0-based) epoch and sample."""
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from itertools import chain
 import difflib
+from itertools import chain
 import math
 from numbers import Real
 import random

@@ -413,11 +413,15 @@ _FOLD_ERRORS = (ArithmeticError, ValueError)
 class _Generator:
     """Builds the module source for one graph and target (see the module docstring)."""
 
-    def __init__(self, graph, target, layers=False, flat=False):
+    def __init__(self, graph, target, layers=False, flat=False, inputs=True):
         _check_target(target)
         if layers and target != "numpy":
             raise TreenetError(f"layers=True is for the numpy target, not {target!r}")
         self.graph, self.target = graph, target
+        # which nodes get an adjoint: all that depend on an input or parameter, or, for a
+        # training step (`inputs` False), those above a parameter, as the engine's
+        # backward(inputs=False) differentiates
+        self.needs = graph.needs_grad if inputs else graph.training_needs()
         self.kind, self.xp = _TARGETS[target]
         self.array = self.kind == "array"
         nodes, children = graph.nodes, graph.children
@@ -611,7 +615,7 @@ class _Generator:
     def _backward(self, body, guard):
         """The adjoint statements, appended to `body`: reverse order, shared nodes summed in the
         engine's order, nothing for nodes that do not depend on an input or parameter."""
-        graph, S, xp, needs = self.graph, _Statement, self.xp, self.graph.needs_grad
+        graph, S, xp, needs = self.graph, _Statement, self.xp, self.needs
         if self.array and not self.flat:  # (a training step's d is its batch's array)
             shape = self._shape()
             body.append(S(f"d = np.broadcast_to(np.asarray(d, dtype=float), {shape})",
@@ -749,7 +753,7 @@ class _Generator:
         body += [S(f"gw_L{L} = gz_L{L}.T @ a_L{L}", [f"gw_L{L}"], [f"gz_L{L}", f"a_L{L}"]),
                  S(f"gb_L{L} = {column_sums}", [f"gb_L{L}"], [f"gz_L{L}"] +
                    (["ones"] if self.flat else []))]
-        if any(self.graph.needs_grad[j] for j in args):
+        if any(self.needs[j] for j in args):
             # one unit: each share is one product, which BLAS's k=1 matrix product makes slowly
             op = "*" if len(units) == 1 else "@"
             body.append(S(f"ga_L{L} = gz_L{L} {op} w_L{L}", [f"ga_L{L}"],
@@ -762,7 +766,7 @@ class _Generator:
         if L in self.whole and self.consumed[self.whole[L]]:
             return  # the map below reads ga_L whole
         for col, j in enumerate(args):
-            if self.graph.needs_grad[j]:
+            if self.needs[j]:
                 self._accumulate(j, f"ga_L{L}[:, {col}]", [f"ga_L{L}"], body, defined)
 
     def _map_forward(self, number, guard):
@@ -773,7 +777,7 @@ class _Generator:
         out = [S(f"h_L{L} = " + fill(value, [f"z_L{L}"], xp=self.xp), [f"h_L{L}"], [f"z_L{L}"])]
         if not getattr(op, "code_passes_non_finite", False):
             # per sample (predict names the samples); a training step needs only one number
-            total = f"z_L{L}.sum()" if self.flat else f"z_L{L}.sum(axis=1)"
+            total = f"np.add.reduce(z_L{L}, None)" if self.flat else f"z_L{L}.sum(axis=1)"
             out.append(S(f"zs_L{L} = {total}", [f"zs_L{L}"], [f"z_L{L}"]))
             guard.add([f"zs_L{L}"])
         return out
@@ -903,7 +907,7 @@ class _Generator:
         and p0, p1, ... With `summed`, `check` is the sum of the checked values instead (not
         finite when one is not, and, rarely, when the sum overflows: a caller that re-runs the
         engine then loses only time)."""
-        if self.array or self.consts[self.out] is not None or not self.graph.needs_grad[self.out]:
+        if self.array or self.consts[self.out] is not None or not self.needs[self.out]:
             return None
         self._summed = summed
         body, guard = self._forward()
@@ -929,7 +933,7 @@ class _Generator:
         optimizer's new values, which the step checks, are not finite when they are not; nor is
         the output without `guard_output` (a loss that the step checks says when it is not)."""
         graph = self.graph
-        if not self.flat or self.consts[self.out] is not None or not graph.needs_grad[self.out]:
+        if not self.flat or self.consts[self.out] is not None or not self.needs[self.out]:
             return None
         self._summed, self._guard_output = True, guard_output
         self._unguarded = {f"g_{self.names[graph.index[id(q)]]}"
@@ -947,7 +951,7 @@ class _Generator:
         for k, q in enumerate(graph.parameters):
             g = have.get(id(q))
             if g is not None and graph.index[id(q)] not in self.layer_grad:
-                scalars[k] = g if g in summed else f"{g}.sum()"
+                scalars[k] = g if g in summed else f"np.add.reduce({g}, None)"
         if self.layers:
             grads = [f"G = np.zeros({len(graph.parameters)})"]
             for L in range(len(self.layers)):

@@ -6,15 +6,18 @@ The structure is `treenet.ir.IR`, built once per compile and shared with every o
 run-time state beside it. Forward and backward are loops over that order, with no per-op code and
 no recursion, so depth is limited by memory only."""
 
+from collections import deque
 from collections.abc import Iterable, Mapping, Set as AbstractSet
 import difflib
 import itertools
+from itertools import islice
 import math
+from operator import attrgetter
 import threading
 import weakref
 
 from .errors import DomainError, EvaluationError, TreenetError
-from .ir import build, name_leaves
+from .ir import build, name_leaves, parameter_needs
 from .nodes import Operation, as_float, brief, leaf_float
 from .printer import describe
 
@@ -42,7 +45,7 @@ class Graph:
         self.vector_output = bool(structure.vector)
         self._hooked = structure.hooked
         self._leaf_nodes = None
-        self._steps = None  # the forward loop's (position, rule, children), made on first run
+        self._steps = None  # forward's (position, rule, children, how many), made on first run
         self._values = None
         self._adjoints = None
         self._snapshot = None
@@ -50,6 +53,8 @@ class Graph:
         # one graph's predict or backward never sees another thread's half-written state
         self._lock = threading.RLock()
         self._vectors = None
+        self._training_needs = None
+        self._plans = {}  # needs mask -> backward's steps, made on first use
 
     def _prepare(self):
         """The engine's own per-node tables, made on its first run, not at compile: a network only
@@ -57,7 +62,8 @@ class Graph:
         nodes = self.nodes
         self._leaf_nodes = [nodes[i] for i in self.leaf_indices]
         children = self.children
-        self._steps = [(i, nodes[i].compute, children[i]) for i in self.op_indices]
+        self._steps = [(i, nodes[i].compute, children[i], len(children[i]))
+                       for i in self.op_indices]
         # each op node reports the live graph that ran over it last (see Operation.value); the
         # references are weak, so a dropped graph is not kept alive by its nodes. Dead ones are
         # swept when a node's list doubles: O(1) per node, even when hundreds of graphs share it
@@ -179,7 +185,7 @@ class Graph:
         if self._steps is None:
             self._prepare()
         self._ran = next(_clock)
-        snapshot = [leaf.value for leaf in self._leaf_nodes]
+        snapshot = list(map(_VALUE, self._leaf_nodes))
         if self._values is not None and snapshot == self._snapshot and (
                 0.0 not in snapshot or _same_zeros(snapshot, self._snapshot)):
             return self._result()
@@ -187,15 +193,22 @@ class Graph:
         if not _all_floats(snapshot):
             snapshot = self._checked(snapshot)
         vals = [None] * len(self.nodes)
-        for i, v in zip(self.leaf_indices, snapshot):
-            vals[i] = v
+        deque(map(vals.__setitem__, self.leaf_indices, snapshot), 0)  # a loop in C
         steps = self._steps
         if self.vector_output:
             steps = steps[:-1]
         i = v = None
+        value = vals.__getitem__
         try:
-            for i, compute, kids in steps:
-                xs = [vals[j] for j in kids]
+            for i, compute, kids, n in steps:
+                # a list (an op may expect one), made without a call for one or two children
+                if n == 2:
+                    a, b = kids
+                    xs = [vals[a], vals[b]]
+                elif n == 1:
+                    xs = [vals[kids[0]]]
+                else:
+                    xs = list(map(value, kids))
                 try:
                     v = compute(xs)
                 except Exception as exc:
@@ -204,7 +217,7 @@ class Graph:
                     raise self._error(i, _non_finite(xs))
                 vals[i] = v
             if self.vector_output:
-                i, compute, kids = self._steps[-1]
+                i, compute, kids, _ = self._steps[-1]
                 xs = [vals[j] for j in kids]
                 try:
                     v = compute(xs)
@@ -233,33 +246,146 @@ class Graph:
         return list(out) if self.vector_output else out  # a copy: the caller may change it
 
     # --- backward ---------------------------------------------------------------------------------
-    def backward(self, d=1.0):
-        """Accumulate d * d(output)/d(leaf) into each input's and parameter's `.grad`."""
+    def backward(self, d=1.0, inputs=True):
+        """Accumulate d * d(output)/d(leaf) into each parameter's `.grad`, and each input's
+        unless `inputs` is False (what training needs: only the nodes above a parameter are
+        differentiated and checked). A graph with `on_backward` hooks differentiates all."""
         with self._lock:
-            self._backward(d)
+            self._backward(d, inputs)
 
-    def _backward(self, d):
+    def training_needs(self):
+        """`ir.parameter_needs` of this graph, found once."""
+        if self._training_needs is None:
+            self._training_needs = parameter_needs(self.ir)
+        return self._training_needs
+
+    def _backward(self, d, inputs=True):
         seed = self._seed(d)
         self._forward()
-        vals, nodes, children, needs = self._values, self.nodes, self.children, self.needs_grad
+        needs = self.needs_grad if inputs or self._hooked else self.training_needs()
+        plan = self._plans.get(needs)
+        if plan is None:
+            plan = self._plans[needs] = self._plan(needs)
+        steps, leaves, leaf_nodes = plan
+        adj = self._quick_adjoints(steps, needs, leaves, seed)
+        if adj is None:
+            # a rule raised or a derivative is not finite (or a sum overflowed: a false alarm):
+            # the checked loop, from the start, raises what and where, or finishes the job
+            self._checked_backward(steps, needs, seed)
+            return
+        for leaf, g in zip(leaf_nodes, map(adj.__getitem__, leaves)):
+            leaf.grad += g
+        self._finish_backward(adj)
+
+    def _quick_adjoints(self, steps, needs, leaves, seed):
+        """Every node's adjoint, or None when anything is off: the checked loop's numbers
+        (the same products and sums, in its order) without its checks of each share. Each
+        share is summed into its node's adjoint, which is checked (an op's when it is reached,
+        the leaves' at the end as one sum), so a share that is not finite, or a rule that
+        raises, is seen; nothing is written, so the checked loop can run instead."""
+        vals = self._values
+        value = vals.__getitem__
+        adj = [0.0] * len(vals)
+        adj[-1] = seed
+        first = 0
+        try:
+            if self.vector_output and steps and steps[0][0] == len(vals) - 1:
+                first = 1  # the output's adjoint is a list, checked by _seed
+                i, rule, from_partials, kids, every = steps[0]
+                xs = list(map(value, kids))
+                shares = [seed * p for p in rule(xs, vals[i])] if from_partials \
+                    else rule(xs, vals[i], seed)
+                for j, gj in zip(kids, shares):
+                    if needs[j]:
+                        adj[j] += gj
+            for i, rule, from_partials, kids, every in islice(steps, first, None):
+                g = adj[i]
+                if g == 0.0:
+                    continue  # nothing flows down this branch (a dead relu, say)
+                if g - g != 0:
+                    return None
+                if every == 2:  # the common shapes unrolled: two children, or one
+                    a, b = kids
+                    if from_partials:  # the default vjp's products, g * partial, taken here
+                        pa, pb = rule([vals[a], vals[b]], vals[i])
+                        adj[a] += g * pa
+                        adj[b] += g * pb
+                    else:
+                        ga, gb = rule([vals[a], vals[b]], vals[i], g)
+                        adj[a] += ga
+                        adj[b] += gb
+                elif every == 1:
+                    a, = kids
+                    if from_partials:
+                        pa, = rule([vals[a]], vals[i])
+                        adj[a] += g * pa
+                    else:
+                        ga, = rule([vals[a]], vals[i], g)
+                        adj[a] += ga
+                elif from_partials:
+                    shares = rule(list(map(value, kids)), vals[i])
+                    if every:
+                        for j, p in zip(kids, shares):
+                            adj[j] += g * p
+                    else:
+                        for j, p in zip(kids, shares):
+                            gj = g * p
+                            if needs[j]:
+                                adj[j] += gj
+                else:
+                    shares = rule(list(map(value, kids)), vals[i], g)
+                    if every:
+                        for j, gj in zip(kids, shares):
+                            adj[j] += gj
+                    else:
+                        for j, gj in zip(kids, shares):
+                            if needs[j]:
+                                adj[j] += gj
+            total = sum(map(adj.__getitem__, leaves))
+            if total - total != 0:
+                return None
+        except Exception:  # noqa: BLE001 - the checked loop raises it, and says where
+            return None
+        return adj
+
+    def _checked_backward(self, steps, needs, seed):
+        """The engine's backward with every share checked as it is made: the first derivative
+        that is not finite, or a rule that fails, raises an EvaluationError naming its node."""
+        vals, nodes = self._values, self.nodes
         last = len(nodes) - 1
         adj = [0.0] * len(nodes)
         adj[last] = seed
+        value = vals.__getitem__
+        first = 0
         i = grads = None
         try:
-            for i in reversed(self.op_indices):
-                g = adj[i]
-                if not needs[i]:
-                    continue
-                if i != last or not self.vector_output:
-                    if g == 0.0:
-                        continue  # nothing flows down this branch (a dead relu, say)
-                    if g - g != 0:
-                        raise self._error(i, "infinite or NaN derivative")
-                kids = children[i]
-                xs = [vals[j] for j in kids]
+            if self.vector_output and steps and steps[0][0] == last:
+                # the output's adjoint is the list of upstream derivatives, checked by _seed
+                first = 1
+                i, rule, from_partials, kids, _ = steps[0]
+                xs = list(map(value, kids))
                 try:
-                    grads = nodes[i].vjp(xs, vals[i], g)
+                    grads = [seed * p for p in rule(xs, vals[i])] if from_partials \
+                        else rule(xs, vals[i], seed)
+                except Exception as exc:
+                    raise self._rule_error(i, _derivative_rule(nodes[i]), exc, xs) \
+                        from _cause(exc)
+                for j, gj in zip(kids, grads):
+                    if needs[j]:
+                        if gj - gj != 0:
+                            raise self._error(i, "infinite or NaN derivative")
+                        adj[j] += gj
+            for i, rule, from_partials, kids, _ in islice(steps, first, None):
+                g = adj[i]
+                if g == 0.0:
+                    continue
+                if g - g != 0:
+                    raise self._error(i, "infinite or NaN derivative")
+                xs = list(map(value, kids))
+                try:
+                    # the default vjp's own products, without its call
+                    grads = [g * p for p in rule(xs, vals[i])] if from_partials \
+                        else rule(xs, vals[i], g)
                 except Exception as exc:
                     raise self._rule_error(i, _derivative_rule(nodes[i]), exc, xs) \
                         from _cause(exc)
@@ -280,9 +406,34 @@ class Graph:
                 if g - g != 0:
                     raise self._error(i, "infinite or NaN derivative")
                 nodes[i].grad += g
+        self._finish_backward(adj)
+
+    def _finish_backward(self, adj):
         self._adjoints = adj
+        nodes = self.nodes
         for i in self._hooked:
             nodes[i].on_backward(adj[i])
+
+    def _plan(self, needs):
+        """What backward walks for the nodes `needs` marks: (its steps, output first, each
+        (position, the op's rule, whether that is `partials` (the default vjp, whose products
+        with g backward takes itself), children, whether every child needs a derivative: 0
+        if not, else 1 or 2 (how many: the quick loop's unrolled shapes) or 3 (more, or none));
+        the positions of the leaves that need one; those leaves)."""
+        nodes, children = self.nodes, self.children
+        steps = []
+        for i in reversed(self.op_indices):
+            if needs[i]:
+                node, kids = nodes[i], children[i]
+                every = 0  # not every child needs a derivative
+                if all(map(needs.__getitem__, kids)):
+                    every = len(kids) if 1 <= len(kids) <= 2 else 3
+                if type(node).vjp is _DEFAULT_VJP:
+                    steps.append((i, node.partials, True, kids, every))
+                else:
+                    steps.append((i, node.vjp, False, kids, every))
+        leaves = [i for i in self.leaf_indices if needs[i]]
+        return steps, leaves, [nodes[i] for i in leaves]
 
     def _seed(self, d):
         if not self.vector_output:
@@ -309,8 +460,11 @@ class Graph:
 
     def zero_grad(self):
         with self._lock:
-            for i in self.leaf_indices:
-                self.nodes[i].grad = 0.0
+            leaves = self._leaf_nodes
+            if leaves is None:
+                leaves = map(self.nodes.__getitem__, self.leaf_indices)
+            for leaf in leaves:
+                leaf.grad = 0.0
             self._adjoints = None
 
     # --- errors ---------------------------------------------------------------------------------
@@ -348,6 +502,7 @@ def _cause(exc):
 
 
 _DEFAULT_VJP = Operation.vjp
+_VALUE = attrgetter("value")
 
 
 def _derivative_rule(node):

@@ -130,6 +130,17 @@ def _needs_grad(nodes, children, kinds):
     return tuple(needs)
 
 
+def parameter_needs(structure):
+    """Per node: whether it depends on a parameter, the nodes a training step differentiates
+    (it updates the parameters; the inputs' gradients would be computed and checked for
+    nothing)."""
+    params = {id(q) for q in structure.parameters}
+    needs = [False] * len(structure.nodes)
+    for i, (node, kids) in enumerate(zip(structure.nodes, structure.children)):
+        needs[i] = id(node) in params if kids is None else True in map(needs.__getitem__, kids)
+    return tuple(needs)
+
+
 def _vector_outputs(nodes, children, kinds, outputs):
     """The positions of the vector-valued outputs; a vector node anywhere else (read by another
     node, or not an output) is a TreenetError: its value is a list, which no op reads."""
@@ -186,4 +197,4 @@ def _name(leaves, prefix, taken):
             counter += 1
 
 
-__all__ = ["IR", "build", "name_leaves"]
+__all__ = ["IR", "build", "name_leaves", "parameter_needs"]

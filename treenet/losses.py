@@ -56,6 +56,11 @@ class Loss:
         of `width` components (None: a single number). `train` checks every target this way
         before the first step. The base class accepts anything (a custom loss decides)."""
 
+    def targets_ok(self, targets, width):
+        """Whether every target of the list passes `check_target` (False: not known, and
+        `train` checks them one by one), in a few C-level passes for the common case."""
+        return False
+
     def __call__(self, target, pred):
         return self.value(target, pred)
 
@@ -63,10 +68,14 @@ class Loss:
     def code(self, fused):
         """Python lines computing, for one sample of a scalar output, the loss `l` and its
         derivative `dl` by `{z}` (the output, or the logits when `fused`) from the target `{t}`
-        (a float), and an expression for whether it is classified right (or None): the same
+        (a float), and an expression for whether it is classified right (or None), which may
+        read `{c}`, the target's class as `code_class` finds it once per data set: the same
         floating-point operations as `value` and `derivative`. None: no code (the generated step
         calls the methods instead)."""
         return None
+
+    #: the target's class for `code`'s hit expression (`{c}`), a function of the target
+    code_class = None
 
     def batch(self, targets, z, fused, check=True):
         """(losses, derivatives, hits or None) as arrays over a batch (numpy arrays of the
@@ -171,9 +180,14 @@ class MSE(Loss):
 
     def check_target(self, target, width):
         if width is None:
+            if target.__class__ is float and target - target == 0:
+                return  # the common case: a finite float
             _scalar(target)
         else:
             _as_vector(target, width)
+
+    def targets_ok(self, targets, width):
+        return _targets_within(self, MSE, targets, width, -math.inf, math.inf)
 
     def code(self, fused):
         return ["l = ({z} - {t}) ** 2", "dl = 2.0 * ({z} - {t})"], None
@@ -232,7 +246,12 @@ class BCE(Loss):
         return (pred >= 0.5) == (_scalar(target) >= 0.5)
 
     def check_target(self, target, width):
+        if target.__class__ is float and width is None and 0.0 <= target <= 1.0:
+            return  # the common case, checked in one step (nan fails the comparison)
         _check_probabilities(self.name, target, width)
+
+    def targets_ok(self, targets, width):
+        return _targets_within(self, BCE, targets, width, 0.0, 1.0)
 
     def code(self, fused):
         if fused:  # value_from_logits and derivative_from_logits, Sigmoid.of inlined
@@ -245,12 +264,17 @@ class BCE(Loss):
                     "    e = math.exp({z})",
                     "    l = 0.0 - {t} * {z} + math.log1p(e)",
                     "    s = e / (1.0 + e)",
-                    "dl = s - {t}"], "(s >= 0.5) == ({t} >= 0.5)"
+                    "dl = s - {t}"], "(s >= 0.5) == {c}"
         low, high = repr(EPS), repr(1.0 - EPS)
         return [f"y = {low} if {low} > {{z}} else {{z}}",  # min(max(z, EPS), 1 - EPS)
                 f"y = {high} if {high} < y else y",
                 "l = -{t} * math.log(y) - (1.0 - {t}) * math.log1p(-y)",
-                "dl = (y - {t}) / (y * (1.0 - y))"], "({z} >= 0.5) == ({t} >= 0.5)"
+                "dl = (y - {t}) / (y * (1.0 - y))"], "({z} >= 0.5) == {c}"
+
+    @staticmethod
+    def code_class(target):
+        """Whether a target counts as class 1 (what `correct` compares the prediction with)."""
+        return target >= 0.5
 
     def batch_code(self, fused):
         if not fused:
@@ -261,7 +285,7 @@ class BCE(Loss):
                  "q = 1.0 / (1.0 + e)",
                  "s = np.where({z} >= 0, q, e * q)",
                  "dl = s - {t}",
-                 "lt = (np.maximum({z}, 0.0) - {t} * {z} + np.log1p(e)).sum()",
+                 "lt = np.add.reduce(np.maximum({z}, 0.0) - {t} * {z} + np.log1p(e), None)",
                  "hits = np.count_nonzero((s >= 0.5) == {th})"], _at_least_half)
 
     def batch(self, targets, z, fused, check=True):
@@ -331,8 +355,13 @@ class CrossEntropy(Loss):
     def check_target(self, target, width):
         _check_probabilities(self.name, target, width)
 
+    def targets_ok(self, targets, width):
+        return _targets_within(self, CrossEntropy, targets, width, 0.0, 1.0)
+
     def code(self, fused):
         return BCE.code(self, fused)  # a scalar output is binary: the same as BCE
+
+    code_class = staticmethod(BCE.code_class)
 
     def batch(self, targets, z, fused, check=True):
         import numpy as np
@@ -415,6 +444,19 @@ def _number(x, what):
     if x - x != 0:
         raise TreenetError(f"{what} must be a finite number, got {x!r}")
     return x
+
+
+_FLOAT = frozenset([float])
+
+
+def _targets_within(loss, cls, targets, width, low, high):
+    """`targets_ok` of the built-in loss `cls`: single numbers, all finite floats in [low,
+    high]; never for a subclass with a `check_target` of its own (it checks each target)."""
+    if type(loss).check_target is not cls.check_target or width is not None:
+        return False
+    if not targets or not _FLOAT.issuperset(map(type, targets)) or 0.0 * sum(targets) != 0:
+        return False  # (a sum that overflows: not known, checked one by one)
+    return low <= min(targets) and max(targets) <= high  # all finite: min and max are exact
 
 
 def _scalar(target):

@@ -26,13 +26,11 @@ import re
 
 from .errors import TreenetError
 from .nodes import Constant, Input, Parameter, check_network
-from .generator import (CHUNK, _HELPER, _find_layers, _helper_renamer, _indent, _literal,
-                        leaf_values)
+from .generator import (CHUNK, HELPER_PREFIX, find_layers, helper_renamer, indent, literal,
+                        fold, leaf_values)
 from .templates import fill, resolve
 
 TARGET = "traced"
-
-_FOLD_ERRORS = (ArithmeticError, ValueError)
 
 
 def source(graph):
@@ -140,7 +138,7 @@ class _Writer:
                 self.batched.append(self.leaf.get(i, "").startswith("x"))
                 continue
             self.batched.append(any([self.batched[j] for j in kids]))
-            self.consts[i] = self._fold(node, kids)
+            self.consts[i] = fold(node, [self.consts[j] for j in kids])
             if self.consts[i] is not None:
                 continue
             key = (type(node), len(kids))
@@ -155,11 +153,11 @@ class _Writer:
                 "cannot export this network: op(s) " + ", ".join(sorted(problems)) + " have no "
                 f"{TARGET!r} or 'array' code template of their own (see treenet.templates)")
         self.split = len(self.ops) > CHUNK
-        self._find_layers()
+        self._recover_layers()
 
-    def _find_layers(self):
+    def _recover_layers(self):
         """Dense layers as matrix products: units p*a + p*b + ... + p over the same arguments
-        (the generator's `_find_layers`) become one `A @ W + b` and a column per unit, so an
+        (the generator's `find_layers`) become one `A @ W + b` and a column per unit, so an
         engine makes a few calls per layer instead of a few per weight (a 2-16-16-1 MLP: about
         40 calls instead of 700). Only where every argument is an array over the batch (a stack
         needs arrays of one shape) and the source is not cut into parts (the layer's names live
@@ -167,7 +165,7 @@ class _Writer:
         self.layers, self.unit, self.absorbed, self.layer_at = [], {}, set(), {}
         if self.split:
             return
-        for args, units in _find_layers(self.graph):
+        for args, units in find_layers(self.graph):
             if (len(units) < 2 and len(args) < 4) or not all(
                     self.batched[j] and self.consts[j] is None for j in args):
                 continue
@@ -224,18 +222,6 @@ class _Writer:
         source = found.pop()[2]
         return source, [self.unit[children[j][0]][1] for j in args]
 
-    def _fold(self, node, kids):
-        """The value of a scalar node whose arguments are all folded, if it is finite."""
-        if node.vector_valued or any(self.consts[j] is None for j in kids):
-            return None
-        try:
-            v = node.compute([self.consts[j] for j in kids])
-        except _FOLD_ERRORS:
-            return None  # left to run, as the engine would run it
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v - v != 0:
-            return None
-        return float(v)
-
     def _template(self, cls, n):
         """The op's value template for n arguments, its helpers registered under `_h_`; None
         when it has none that describes this class (inherited from above its `compute`)."""
@@ -247,15 +233,15 @@ class _Writer:
             text = resolve(text, TARGET, n)
             if text is not None:
                 helpers[name] = text
-        rename = _helper_renamer(helpers)
+        rename = helper_renamer(helpers)
         for name, text in helpers.items():
-            self.helpers[_HELPER + name] = rename(text).replace("{xp}", "xp")
+            self.helpers[HELPER_PREFIX + name] = rename(text).replace("{xp}", "xp")
         return rename(template)
 
     def name(self, i):
         """Node i in the source: a literal, a leaf read, or its value's name."""
         if self.consts[i] is not None:
-            return _literal(self.consts[i])
+            return literal(self.consts[i])
         if i in self.leaf:
             return self.leaf[i]
         return f"v[{i}]" if self.split else f"v{i}"
@@ -292,21 +278,21 @@ class _Writer:
         text = "\n".join(lines)
         for name in sorted(self.helpers):
             if f"{name}(" in text:
-                body += _indent(self.helpers[name].rstrip("\n").split("\n"), 4) + [""]
+                body += indent(self.helpers[name].rstrip("\n").split("\n"), 4) + [""]
         if not self.split:
-            body += _indent(["def forward(x, p, zeros):",
+            body += indent(["def forward(x, p, zeros):",
                              '    """The output over the batch x."""'] +
-                            _indent(lines + [f"return {result}"], 4), 4)
+                            indent(lines + [f"return {result}"], 4), 4)
         else:
             parts = [lines[k:k + CHUNK] for k in range(0, len(lines), CHUNK)]
             for c, part in enumerate(parts):
-                body += _indent([f"def _part_{c + 1}(x, p, zeros, v):",
+                body += indent([f"def _part_{c + 1}(x, p, zeros, v):",
                                  f'    """Part {c + 1} of the forward pass."""'] +
-                                _indent(part, 4) + [""], 4)
+                                indent(part, 4) + [""], 4)
             calls = [f"_part_{c + 1}(x, p, zeros, v)" for c in range(len(parts))]
-            body += _indent(["def forward(x, p, zeros):",
+            body += indent(["def forward(x, p, zeros):",
                              '    """The output over the batch x."""'] +
-                            _indent([f"v = [None] * {len(graph.nodes)}"] + calls +
+                            indent([f"v = [None] * {len(graph.nodes)}"] + calls +
                                     [f"return {result}"], 4), 4)
         body += ["", "    return forward", ""]
         return "\n".join(body)

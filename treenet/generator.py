@@ -358,17 +358,17 @@ def _sum_templates(cls, kind, n):
     return found if isinstance(found, tuple) and len(found) == n else None
 
 
-_HELPER = "_h_"
+HELPER_PREFIX = "_h_"
 """The prefix of every op helper's name in generated code (`_h_total`): the generator's own."""
 
 
-def _helper_renamer(helpers):
+def helper_renamer(helpers):
     """A function putting each call of one of `helpers` (names) into the `_h_` namespace (a
     call `np.maximum(` is numpy's, not the helper `maximum`)."""
     if not helpers:
         return lambda text: text
     pattern = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, sorted(helpers))) + r")\(")
-    return lambda text: pattern.sub(_HELPER + r"\1(", text)
+    return lambda text: pattern.sub(HELPER_PREFIX + r"\1(", text)
 
 
 def _renamed(template, rename):
@@ -380,7 +380,7 @@ def _renamed(template, rename):
     return rename(template)
 
 
-def _literal(v):
+def literal(v):
     """A float as source: repr, parenthesized when negative (so `-` never meets `-`)."""
     if math.isfinite(v):
         text = repr(float(v))
@@ -399,6 +399,25 @@ def _label(name):
 
 # --- the generator ----------------------------------------------------------------------------
 
+# what folding a constant may raise: left to run (see fold)
+_FOLD_ERRORS = (ArithmeticError, ValueError)
+
+
+def fold(node, args):
+    """The value of a scalar op node from its arguments' folded values (None: not folded), if
+    they all are and it is finite; else None. An error is left to run, so that it is raised
+    when the network is evaluated, as the engine raises it."""
+    if node.vector_valued or any(a is None for a in args):
+        return None
+    try:
+        v = node.compute(args)
+    except _FOLD_ERRORS:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v - v != 0:
+        return None
+    return float(v)
+
+
 class _Statement:
     """One line of a generated body: its text, the names it defines and the names it reads."""
     __slots__ = ("text", "defs", "uses")
@@ -407,7 +426,6 @@ class _Statement:
         self.text, self.defs, self.uses = text, tuple(defs), tuple(uses)
 
 
-_FOLD_ERRORS = (ArithmeticError, ValueError)
 
 
 class _Generator:
@@ -439,11 +457,11 @@ class _Generator:
                     self.names[i] = slot[id(node)]
                 else:
                     self.consts[i] = leaf_values((node,))[0]  # the engine's check
-                    self.names[i] = _literal(self.consts[i])
+                    self.names[i] = literal(self.consts[i])
                 continue
             folded = self._fold(node, kids)
             if folded is not None:
-                self.consts[i], self.names[i] = folded, _literal(folded)
+                self.consts[i], self.names[i] = folded, literal(folded)
                 continue
             key = (type(node), len(kids))
             if key not in known:
@@ -464,7 +482,7 @@ class _Generator:
                            else any([batched[j] for j in kids]))
         self.out = len(nodes) - 1
         self.label = [_label(getattr(n, "name", None)) for n in nodes]
-        found = _find_layers(graph) if layers and self.array else []
+        found = find_layers(graph) if layers and self.array else []
         self.layers = [layer for layer in found if len(layer[1]) >= 2]
         self.unit = {}          # unit node -> (layer number, row)
         self.absorbed = set()   # the products p*a inside a layer's units
@@ -541,16 +559,7 @@ class _Generator:
         self.first_map = {number: min(ms) for number, (ms, _) in self.maps.items()}
 
     def _fold(self, node, kids):
-        """The value of a scalar node whose arguments are all folded, if it is finite."""
-        if node.vector_valued or any(self.consts[j] is None for j in kids):
-            return None
-        try:
-            v = node.compute([self.consts[j] for j in kids])
-        except _FOLD_ERRORS:
-            return None  # left to run, so the error is raised when the network is evaluated
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v - v != 0:
-            return None
-        return float(v)
+        return fold(node, [self.consts[j] for j in kids])
 
     def _uses(self, indices):
         return [self.names[j] for j in indices if self.consts[j] is None]
@@ -862,9 +871,9 @@ class _Generator:
             source = resolve(source, self.kind, n)
             if source is not None:
                 helpers[name] = source
-        rename = _helper_renamer(helpers)
+        rename = helper_renamer(helpers)
         for name, source in helpers.items():
-            self.helpers[_HELPER + name] = rename(source).replace("{xp}", self.xp)
+            self.helpers[HELPER_PREFIX + name] = rename(source).replace("{xp}", self.xp)
         found = _templates(cls, self.kind, n)
         if isinstance(found, str):
             return found
@@ -1008,7 +1017,7 @@ class _Generator:
         if len(stmts) <= CHUNK:
             used = {u for st in stmts for u in st.uses}
             loads = [text for leaf, text in self.leaves.items() if leaf in used]
-            return head + _indent(wrap + _indent(loads + _lines(stmts), 4 if wrap else 0), 4)
+            return head + indent(wrap + indent(loads + _lines(stmts), 4 if wrap else 0), 4)
         pieces = [stmts[k:k + CHUNK] for k in range(0, len(stmts), CHUNK)]
         last_use = {}
         for c, piece in enumerate(pieces):
@@ -1037,13 +1046,13 @@ class _Generator:
                 body.append(f"s[{c}] = " + ", ".join(keep) + ",")
             fname = f"_{name}_{c + 1}"
             lines += [f"def {fname}(x, p, d, s):", f'    """Part {c + 1} of {name}."""']
-            lines += _indent(body, 4) + ["", ""]
+            lines += indent(body, 4) + ["", ""]
             calls.append(f"{fname}(x, p, {d_arg}, s)")
         calls[-1] = "return " + calls[-1]
-        return lines + head + ["    s = {}"] + _indent(wrap + _indent(calls, 4 if wrap else 0), 4)
+        return lines + head + ["    s = {}"] + indent(wrap + indent(calls, 4 if wrap else 0), 4)
 
 
-def _find_layers(graph, fewest=1):
+def find_layers(graph, fewest=1):
     """[(arguments, units)]: linear units p*a + p*b + ... + p over the same arguments (at least
     `fewest` units), each parameter and product used by its unit only, so the units are one matrix
     product. A unit is (node, weight nodes, bias node, product nodes)."""
@@ -1113,7 +1122,7 @@ def _lines(stmts):
     return out
 
 
-def _indent(lines, k):
+def indent(lines, k):
     pad = " " * k
     return [pad + line if line else line for line in lines]
 

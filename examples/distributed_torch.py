@@ -23,6 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
 import treenet  # noqa: E402
 
+# the optional extra main() needs; tests that run every example take its network from FORMULA
+EXTRA = "torch"
 FORMULA = """input x, y
 def unit(a, b) = tanh(p*a + p*b + p)
 sigmoid(p*unit(x, y) + p*unit(x, y) + p*unit(x, y) + p)"""

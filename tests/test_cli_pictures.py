@@ -13,6 +13,7 @@ import pytest
 import treenet
 from treenet import cli
 from treenet.repl import run_lines
+from optional import needs_dot
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -27,6 +28,7 @@ def plain_nodes(dot_text):
     return [w[1] for w in lines if w[0] == "node"], [w[1:3] for w in lines if w[0] == "edge"]
 
 
+@needs_dot
 def test_dot_prints_the_graph_with_every_node_once(capsys):
     # h is shared: one node with two parents; x, y, h, the product and the sum: 5 nodes
     assert cli.main(["dot", "h = x*y; h + h*x", "x=1", "y=2"]) == 0
@@ -37,12 +39,14 @@ def test_dot_prints_the_graph_with_every_node_once(capsys):
     assert len(edges) == sum(len(k) for k in net.graph.children if k)
 
 
+@needs_dot
 def test_dot_with_an_output_file_draws_it(capsys, tmp_path):
     target = tmp_path / "graph.png"
     assert cli.main(["dot", "tanh(x*y)", "x=1", "y=2", "-o", str(target)]) == 0
     assert target.read_bytes().startswith(PNG)
 
 
+@needs_dot
 def test_the_repl_dot_command_prints_and_draws(tmp_path):
     target = tmp_path / "net.svg"
     out, err = io.StringIO(), io.StringIO()

@@ -7,6 +7,7 @@ import pytest
 
 import treenet
 from treenet import Add, Input, Multiply, Parameter, display
+from optional import needs_dot
 
 CHAIN = "h = tanh(p*x + p)\n" + "h = tanh(p*h + p)\n" * 3000 + "h"  # 15,005 nodes
 
@@ -94,6 +95,7 @@ def test_latex_display_of_a_huge_network_is_a_bounded_preview():
     assert len(shown) < 10_000  # the whole formula is about 200,000 characters
 
 
+@needs_dot
 def test_mimebundle_has_text_latex_and_svg():
     net = treenet.parse("sigmoid(p*x + p)", seed=0)
     bundle = net._repr_mimebundle_()

@@ -16,6 +16,7 @@ import pytest
 
 import treenet
 from treenet import Add, Input, Multiply, Parameter, Subtract
+from optional import needs_dot
 
 XOR = "input x, y\nsigmoid(linear(tanh(dense(3, x, y))))"
 
@@ -42,6 +43,7 @@ def _text(label):
     return [html.unescape(re.sub(r"<[^>]*>", "", line)).replace("\\\\", "\\") for line in lines]
 
 
+@needs_dot
 def test_every_node_appears_once_and_every_argument_is_one_edge():
     net = treenet.parse(XOR, seed=0)
     graph = net.graph
@@ -56,6 +58,7 @@ def test_every_node_appears_once_and_every_argument_is_one_edge():
         assert [tail for _, tail in into] == [name[id(graph.nodes[j])] for j in kids or ()]
 
 
+@needs_dot
 def test_a_shared_node_is_one_node_with_two_parents():
     net = treenet.parse("h = tanh(p(0.5)*x)\nh*h + h", seed=0)
     labels, edges = graphviz_reads(treenet.to_dot(net))
@@ -67,6 +70,7 @@ def test_a_shared_node_is_one_node_with_two_parents():
     assert len(labels) == 6  # 0.5, x, *, tanh, * (h*h), +
 
 
+@needs_dot
 def test_labels_carry_the_op_the_value_and_the_gradient_after_backward():
     x, w = Input(name="x"), Parameter(0.5, name="w")
     net = Subtract([Multiply([w, x]), x])  # not commutative: the edge numbers tell a from b
@@ -96,6 +100,7 @@ def test_inputs_parameters_constants_and_ops_are_told_apart():
     assert "peripheries=2" in styles["+"]  # the output
 
 
+@needs_dot
 def test_a_vector_output_shows_its_components():
     net = treenet.parse("softmax(x, 2*x)", seed=0)
     net.predict([0.0])
@@ -109,6 +114,7 @@ HOSTILE = ['a"b', "back\\slash", "{brace}", "<angle>", "pipe|bar", "amp&;", "new
            "\\N\\G\\L", "quote'", "]"]
 
 
+@needs_dot
 @pytest.mark.parametrize("name", HOSTILE, ids=[repr(n) for n in HOSTILE])
 def test_hostile_names_are_still_valid_dot_and_shown_as_written(name):
     x, w = Input(name=name), Parameter(1.5, name=name + "w")
@@ -129,6 +135,7 @@ def test_to_dot_of_a_deep_chain_is_iterative_and_linear():
     assert text.count("->") == sum(len(k) for k in net.graph.children if k)
 
 
+@needs_dot
 def test_draw_writes_svg_and_png_files(tmp_path):
     net = treenet.parse(XOR, seed=0)
     net.predict([1, 0])
@@ -144,6 +151,7 @@ def test_draw_writes_svg_and_png_files(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["graph.png", "graph.svg", "picture"]
 
 
+@needs_dot
 def test_draw_without_a_path_returns_the_svg_text():
     net = treenet.parse("sigmoid(p(0.5)*x + p(0.1))")
     svg = net.draw()
@@ -163,6 +171,7 @@ def test_draw_without_graphviz_says_how_to_install_it(monkeypatch, tmp_path):
     assert "digraph" in treenet.to_dot(net)  # DOT text needs no Graphviz
 
 
+@needs_dot
 def test_draw_unknown_format_and_mismatched_suffix(tmp_path):
     net = treenet.parse("x*2")
     with pytest.raises(treenet.TreenetError, match="unknown format 'svgg'.*did you mean 'svg'"):
@@ -202,6 +211,7 @@ def _svg_structure(svg_text):
     return found
 
 
+@needs_dot
 def test_the_readme_picture_is_what_treenet_draws_for_the_readme_example(tmp_path, monkeypatch):
     text = README.read_text(encoding="utf-8")
     block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "neuron" in b)
@@ -225,6 +235,7 @@ def test_the_readme_picture_is_what_treenet_draws_for_the_readme_example(tmp_pat
     assert repr(namespace["neuron"]) == claimed
 
 
+@needs_dot
 def test_a_path_whose_suffix_is_no_format_is_refused_not_written_as_svg(tmp_path):
     net = treenet.parse("x*2")
     with pytest.raises(treenet.TreenetError, match=r"no format \.pgn.*did you mean \.png"):

@@ -9,7 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")  # an optional extra: CI installs it and allows no skip
 
 import treenet
 from treenet import TreenetError, arrayfn

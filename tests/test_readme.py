@@ -6,6 +6,7 @@ a value (a repr, or a prefix of one ending in `...`)."""
 
 import ast
 import contextlib
+import importlib.util
 import io
 import re
 import textwrap
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import treenet
+from optional import HAS_DOT
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -81,11 +83,20 @@ def test_every_python_example_runs_and_shows_what_it_says(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "readme"}
     checked = 0
+    missing = set()  # what a block or statement needed and this machine lacks
     for block in blocks("python"):
         lines = block.split("\n")
         tree = ast.parse(block)
+        engines = [m for m in ("torch", "jax", "onnx") if re.search(rf"\bimport {m}\b", block)]
+        absent = [m for m in engines if importlib.util.find_spec(m) is None]
+        if absent:  # an optional engine's example: it runs where the engine is installed
+            missing.update(absent)
+            continue
         for stmt in tree.body:
             src = ast.get_source_segment(block, stmt)
+            if ".draw(" in src and not HAS_DOT:
+                missing.add("Graphviz's dot")
+                continue
             k = stmt.end_lineno - 1
             claimed = _claimed_value(_comment(lines[k]))
             expected = None
@@ -108,6 +119,8 @@ def test_every_python_example_runs_and_shows_what_it_says(tmp_path, monkeypatch)
                 assert expected.fullmatch(buffer.getvalue().rstrip("\n")), (src, buffer.getvalue())
                 checked += 1
     assert checked >= 8  # the claims this test knows how to read are really being read
+    if missing:  # everything else was checked; CI, which has them all, allows no skip
+        pytest.skip(f"README examples that need {', '.join(sorted(missing))} did not run")
 
 
 def test_the_saved_file_looks_as_shown(tmp_path):

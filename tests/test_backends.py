@@ -3,7 +3,6 @@ generated python and numpy code against the interpreted engine (parameters, hook
 the order of the issue's list; then the size rule."""
 
 from collections import OrderedDict
-import math
 import random
 
 import numpy as np
@@ -13,7 +12,7 @@ import treenet
 from treenet import EvaluationError, TrainingError, TreenetError
 from treenet import generator, steps
 from treenet.graph import Graph
-from test_codegen import EXAMPLES, SHORT, Cube, _load, program
+from test_codegen import Cube, example_networks, program
 
 BACKENDS = ("python", "numpy")
 
@@ -167,16 +166,7 @@ def test_every_backend_trains_random_programs_to_the_interpreted_parameters(opti
 
 
 def test_every_backend_trains_the_examples_networks_to_the_interpreted_parameters(monkeypatch):
-    made, real = [], treenet.parse
-    monkeypatch.setattr(treenet, "parse", lambda *a, **kw: made.append(real(*a, **kw))
-                        or made[-1])
-    for name in sorted(p.stem for p in EXAMPLES.glob("*.py")):
-        module = _load(name)
-        if getattr(module, "EXTRA", None):  # trains on an optional engine (DDP): its formula
-            made.append(real(module.FORMULA, seed=0))
-            continue
-        result = module.main(quiet=True, **SHORT.get(name, {}))
-        made += [v for v in result.values() if isinstance(v, treenet.NeuralNetNode)]
+    made = example_networks(monkeypatch)
     assert len(made) >= 12
     rng = random.Random(6)
     for net in made:

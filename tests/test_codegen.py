@@ -378,9 +378,10 @@ SHORT = {"celsius_and_line": dict(epochs=1, samples=20), "two_layer_mlp": dict(e
          "xor": dict(epochs=1), "softmax_blobs": dict(epochs=1)}
 
 
-def test_every_example_network_agrees_in_both_targets(monkeypatch):
-    made = []
-    real = treenet.parse
+def example_networks(monkeypatch):
+    """Every network the examples build (each treenet.parse call and each network their main
+    returns), run short; an example that trains on an optional engine (DDP) gives its FORMULA."""
+    made, real = [], treenet.parse
 
     def recording(*args, **kw):
         net = real(*args, **kw)
@@ -388,14 +389,19 @@ def test_every_example_network_agrees_in_both_targets(monkeypatch):
         return net
 
     monkeypatch.setattr(treenet, "parse", recording)
-    names = sorted(p.stem for p in EXAMPLES.glob("*.py"))
-    for name in names:
+    for name in sorted(p.stem for p in EXAMPLES.glob("*.py")):
         module = _load(name)
-        if getattr(module, "EXTRA", None):  # trains on an optional engine (DDP): its formula
+        if getattr(module, "EXTRA", None):
             made.append(real(module.FORMULA, seed=0))
             continue
         result = module.main(quiet=True, **SHORT.get(name, {}))
         made += [v for v in result.values() if isinstance(v, treenet.NeuralNetNode)]
+    return made
+
+
+def test_every_example_network_agrees_in_both_targets(monkeypatch):
+    names = sorted(p.stem for p in EXAMPLES.glob("*.py"))
+    made = example_networks(monkeypatch)
     assert len(names) >= 6 and len(made) >= 12
     for net in made:
         rng = random.Random(net.funcify())  # its points do not move when an example is added

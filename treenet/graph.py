@@ -356,31 +356,17 @@ class Graph:
         adj = [0.0] * len(nodes)
         adj[last] = seed
         value = vals.__getitem__
-        first = 0
+        # a vector output's adjoint is the list of upstream derivatives, checked by _seed
+        vector_seed = bool(self.vector_output and steps and steps[0][0] == last)
         i = grads = None
         try:
-            if self.vector_output and steps and steps[0][0] == last:
-                # the output's adjoint is the list of upstream derivatives, checked by _seed
-                first = 1
-                i, rule, from_partials, kids, _ = steps[0]
-                xs = list(map(value, kids))
-                try:
-                    grads = [seed * p for p in rule(xs, vals[i])] if from_partials \
-                        else rule(xs, vals[i], seed)
-                except Exception as exc:
-                    raise self._rule_error(i, _derivative_rule(nodes[i]), exc, xs) \
-                        from _cause(exc)
-                for j, gj in zip(kids, grads):
-                    if needs[j]:
-                        if gj - gj != 0:
-                            raise self._error(i, "infinite or NaN derivative")
-                        adj[j] += gj
-            for i, rule, from_partials, kids, _ in islice(steps, first, None):
+            for k, (i, rule, from_partials, kids, _) in enumerate(steps):
                 g = adj[i]
-                if g == 0.0:
-                    continue
-                if g - g != 0:
-                    raise self._error(i, "infinite or NaN derivative")
+                if not (vector_seed and k == 0):
+                    if g == 0.0:
+                        continue
+                    if g - g != 0:
+                        raise self._error(i, "infinite or NaN derivative")
                 xs = list(map(value, kids))
                 try:
                     # the default vjp's own products, without its call
